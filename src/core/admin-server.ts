@@ -1,0 +1,102 @@
+// The admin HTTP server every sparkplane service exposes: Prometheus metrics, a health probe and,
+// as components arrive, their admin API and dashboard pages.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { channels } from './diagnostics.ts';
+import { closeHttpServer } from './http-close.ts';
+import type { Closeable } from './lifecycle.ts';
+import type { Metrics } from './metrics.ts';
+
+export type AdminHandler = (
+  request: IncomingMessage,
+  response: ServerResponse,
+) => void | Promise<void>;
+
+export interface AdminServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly metrics: Metrics;
+  /** Extra routes by exact path, e.g. `/api/backends`. */
+  readonly routes?: Readonly<Record<string, AdminHandler>>;
+}
+
+export interface AdminServer extends Closeable {
+  listen(): Promise<AddressInfo>;
+  address(): AddressInfo | undefined;
+}
+
+const SERVICE = 'admin';
+
+export function createAdminServer(options: AdminServerOptions): AdminServer {
+  const routes: Record<string, AdminHandler> = {
+    '/metrics': async (_request, response) => {
+      const body = await options.metrics.render();
+      response.writeHead(200, { 'content-type': options.metrics.contentType });
+      response.end(body);
+    },
+    '/healthz': (_request, response) => {
+      sendJson(response, 200, { status: 'ok' });
+    },
+    ...options.routes,
+  };
+
+  const server = createServer((request, response) => {
+    const started = performance.now();
+    const path = new URL(request.url ?? '/', 'http://admin').pathname;
+    const handler = routes[path];
+    const route = handler === undefined ? 'unknown' : path;
+    response.on('finish', () => {
+      channels.adminRequest.publish({
+        method: request.method ?? 'GET',
+        route,
+        status: response.statusCode,
+        durationMs: performance.now() - started,
+      });
+    });
+    if (handler === undefined) {
+      sendJson(response, 404, {
+        error: `no admin route ${path}; routes: ${Object.keys(routes).join(', ')}`,
+      });
+      return;
+    }
+    Promise.resolve(handler(request, response)).catch((error: unknown) => {
+      if (!response.headersSent) sendJson(response, 500, { error: String(error) });
+      else response.destroy();
+    });
+  });
+
+  const address = (): AddressInfo | undefined => {
+    const value = server.address();
+    return value !== null && typeof value === 'object' ? value : undefined;
+  };
+
+  return {
+    name: SERVICE,
+    address,
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port, options.host, () => {
+          server.off('error', reject);
+          const bound = address();
+          if (bound === undefined) {
+            reject(new Error('admin server has no TCP address after listen'));
+            return;
+          }
+          channels.serviceListening.publish({
+            service: SERVICE,
+            address: bound.address,
+            port: bound.port,
+          });
+          resolve(bound);
+        });
+      });
+    },
+    close: (deadlineMs) => closeHttpServer(server, deadlineMs),
+  };
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(`${JSON.stringify(body)}\n`);
+}

@@ -31,4 +31,5 @@ const code = await runCli(process.argv.slice(2), COMMANDS, {
   env: process.env,
   isTty: process.stderr.isTTY,
 });
-process.exitCode = code;
+// Services have closed (or a second signal asked not to wait): nothing left should hold the process.
+process.exit(code);

@@ -53,19 +53,21 @@ export async function runCli(
     }
     command.addHelpText('after', helpFooter(spec));
     command.action(async (...args: unknown[]) => {
-      current = `sparkplane ${spec.name}`;
       const flags = collectFlags(spec, command, args);
       const config = buildConfig(spec, { flags, env: io.env });
       exitCode = await spec.run(config, io);
     });
   }
 
+  if (argv.length === 0) {
+    io.stderr(program.helpInformation());
+    return USAGE_EXIT_CODE;
+  }
+  program.hook('preSubcommand', (_program, subcommand) => {
+    current = `sparkplane ${subcommand.name()}`;
+  });
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    if (argv.length === 0) {
-      io.stderr(program.helpInformation());
-      return USAGE_EXIT_CODE;
-    }
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { channels } from './diagnostics.ts';
 import { closeHttpServer } from './http-close.ts';
+import { listenError } from './system-errors.ts';
 import type { Closeable } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -75,9 +76,11 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     address,
     listen() {
       return new Promise((resolve, reject) => {
-        server.once('error', reject);
+        server.once('error', (error) => {
+          reject(listenError('admin server', options.host, options.port, error));
+        });
         server.listen(options.port, options.host, () => {
-          server.off('error', reject);
+          server.removeAllListeners('error');
           const bound = address();
           if (bound === undefined) {
             reject(new Error('admin server has no TCP address after listen'));

@@ -2,6 +2,8 @@
 // whatever is still open when the deadline passes.
 import type { Server } from 'node:http';
 
+const IDLE_SWEEP_MS = 20;
+
 /** Resolves true when every request finished before the deadline, false when some were cut off. */
 export function closeHttpServer(server: Server, deadlineMs: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -14,12 +16,18 @@ export function closeHttpServer(server: Server, deadlineMs: number): Promise<boo
       drained = false;
       server.closeAllConnections();
     }, deadlineMs);
+    // A keep-alive connection becomes idle when its request in flight finishes; it would then hold
+    // close() open until its keep-alive timeout, so idle connections are closed as they appear.
+    const sweeper = setInterval(() => {
+      server.closeIdleConnections();
+    }, IDLE_SWEEP_MS);
     timer.unref();
+    sweeper.unref();
     server.close(() => {
       clearTimeout(timer);
+      clearInterval(sweeper);
       resolve(drained);
     });
-    // Keep-alive connections with no request in flight would hold close() open until they time out.
     server.closeIdleConnections();
   });
 }

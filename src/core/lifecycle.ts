@@ -34,7 +34,16 @@ export async function closeAll(
     services.map(async (service) => {
       const started = performance.now();
       channels.serviceClosing.publish({ service: service.name, reason });
-      const drained = await service.close(deadlineMs);
+      let drained: boolean;
+      try {
+        drained = await service.close(deadlineMs);
+      } catch (error) {
+        drained = false;
+        channels.warning.publish({
+          message: `${service.name} failed while closing: ${error instanceof Error ? error.message : String(error)}`,
+          detail: { service: service.name },
+        });
+      }
       channels.serviceClosed.publish({
         service: service.name,
         drained,

@@ -1,5 +1,6 @@
 // The one place where Node's system error codes (ECONNREFUSED, EADDRINUSE, ...) become words a
 // person can act on. Components wrap the result in their own error classes.
+import { SparkplaneError } from './errors.ts';
 
 export interface SystemErrorInfo {
   /** The errno-style code, e.g. `ECONNREFUSED`, or `EUNKNOWN` when the error carries none. */
@@ -65,6 +66,21 @@ export function describeSystemError(error: unknown): SystemErrorInfo {
   if (known !== undefined) return { code, ...known };
   const message = error instanceof Error ? error.message : String(error);
   return { code, summary: message, hint: 'see the cause for details' };
+}
+
+/** The error for a server that cannot listen: names the service, the address and the fix. */
+export function listenError(
+  service: string,
+  host: string,
+  port: number,
+  error: unknown,
+): SparkplaneError {
+  const info = describeSystemError(error);
+  return new SparkplaneError(
+    'LISTEN_FAILED',
+    `${service} cannot listen on ${host}:${port}: ${info.summary} (${info.code}); ${info.hint}`,
+    { cause: error },
+  );
 }
 
 export function systemErrorCode(error: unknown): string {

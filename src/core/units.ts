@@ -31,10 +31,10 @@ const SIZE_UNITS: Readonly<Record<string, number>> = {
  * Like Spark, every multiple is a power of 1024. A bare number is bytes.
  */
 export function parseSize(text: string): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$/i.exec(text);
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|(b))?\s*$/i.exec(text);
   if (match === null) return undefined;
-  const [, amount = '', unit = ''] = match;
-  const factor = SIZE_UNITS[unit === '' ? 'b' : unit.toLowerCase()];
+  const [, amount = '', unit = 'b'] = match;
+  const factor = SIZE_UNITS[unit.toLowerCase()];
   return factor === undefined ? undefined : Math.round(Number(amount) * factor);
 }
 

@@ -1,4 +1,5 @@
 // `sparkplane doctor`: diagnose why Spark traffic fails in a private network, layer by layer.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration, oneOf, path } from '../../core/config/fields.ts';
 import { UsageError } from '../../core/errors.ts';
@@ -53,7 +54,7 @@ export const doctorCommand = defineCommand({
 function resolveTargets(args: readonly string[], profile: 'spark' | undefined): Target[] {
   if (profile !== undefined) {
     return args.flatMap((hostName) => {
-      if (!/^[A-Za-z0-9._:-]+$/.test(hostName) || /:\d+$/.test(hostName)) {
+      if (isIP(hostName) === 0 && !/^[A-Za-z0-9._-]+$/.test(hostName)) {
         throw new UsageError(
           `with --profile, "${hostName}" must be a bare host (the profile supplies the ports)`,
         );

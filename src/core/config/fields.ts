@@ -19,7 +19,6 @@ export const portOrZero = () =>
 export const host = () =>
   z
     .string({ error: 'must be a host name or IP address' })
-    .min(1, { error: 'must be a host name or IP address, not empty' })
     .regex(/^[A-Za-z0-9._:%-]+$/, { error: 'must be a host name or IP address' });
 
 export const positiveInt = (what = 'a whole number of at least 1') =>

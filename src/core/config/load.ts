@@ -48,6 +48,7 @@ export function readConfigFile(path: string): ConfigInput[] {
       `config file ${absolute} must be a mapping of keys to values (e.g. "port: 7337"), not a ${describeNode(document.contents)}`,
     );
   }
+  const values = document.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
   const inputs: ConfigInput[] = [];
   for (const pair of document.contents.items) {
     const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
@@ -56,9 +57,7 @@ export function readConfigFile(path: string): ConfigInput[] {
       offset === undefined
         ? { kind: 'file', path: absolute }
         : { kind: 'file', path: absolute, line: lineCounter.linePos(offset).line };
-    const value: unknown = isScalar(pair.value)
-      ? pair.value.toJSON()
-      : (pair.value?.toJSON() ?? null);
+    const value = values[key] ?? null;
     inputs.push({ key, value, origin });
   }
   return inputs;

@@ -1,0 +1,73 @@
+// One folder per interop run of one Spark version, and the rule that a failing test prints the
+// logs of every process it started, so a failure in CI can be read without rerunning it.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { REPO_ROOT, SPARK_PINS, checkPrerequisites, type SparkInstall } from './spark-install.ts';
+import type { SparkRun } from './spark-processes.ts';
+
+export const RUNS_ROOT =
+  process.env.SPARKPLANE_INTEROP_RUNS ?? join(REPO_ROOT, '.cache', 'interop-runs');
+const LOG_TAIL_LINES = 80;
+
+export function createRun(install: SparkInstall, label: string): SparkRun {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const dir = join(RUNS_ROOT, `${stamp}-${label}-${install.pin.spark}`);
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  return { install, dir };
+}
+
+/** Runs `body`; if it throws, prints where the run's logs are and the end of each. */
+export async function withLogsOnFailure<T>(run: SparkRun, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    console.error(describeLogs(run));
+    throw error;
+  }
+}
+
+export function describeLogs(run: SparkRun): string {
+  const logDir = join(run.dir, 'logs');
+  const files = existsSync(logDir) ? readdirSync(logDir).sort() : [];
+  const parts = [`--- logs of this run: ${logDir} ---`];
+  for (const file of files) {
+    const lines = readFileSync(join(logDir, file), 'utf8').split('\n');
+    parts.push(
+      `--- ${file} (last ${Math.min(LOG_TAIL_LINES, lines.length)} of ${lines.length} lines) ---`,
+      ...lines.slice(-LOG_TAIL_LINES),
+    );
+  }
+  return parts.join('\n');
+}
+
+/**
+ * Declares `body` once per pinned Spark version (SPARKPLANE_SPARK_VERSIONS narrows the list).
+ * Where a prerequisite is missing the version's test fails under CI=true and is skipped, with
+ * what is missing and how to get it, elsewhere.
+ */
+export function forEachSparkVersion(title: string, body: (install: SparkInstall) => void): void {
+  const only = process.env.SPARKPLANE_SPARK_VERSIONS?.split(',').map((version) => version.trim());
+  for (const pin of SPARK_PINS) {
+    if (only !== undefined && !only.includes(pin.spark)) continue;
+    const name = `${title} (Spark ${pin.spark})`;
+    const prerequisites = checkPrerequisites(pin);
+    if (prerequisites.ok) {
+      describe(name, () => {
+        body(prerequisites.install);
+      });
+      continue;
+    }
+    const missing = prerequisites.problems.join('; ');
+    if (process.env.CI === 'true') {
+      it(name, () => {
+        assert.fail(
+          `a prerequisite of the interop tests is missing, and CI=true makes that a failure: ${missing}`,
+        );
+      });
+    } else {
+      it(name, { skip: `prerequisite missing: ${missing}` }, () => undefined);
+    }
+  }
+}

@@ -1,0 +1,97 @@
+// Smoke test of the harness against real Spark: a PySpark job with a real shuffle on a standalone
+// cluster whose executors use Spark's own external shuffle service.
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { processTree } from './harness/process-tree.ts';
+import { createRun, forEachSparkVersion, withLogsOnFailure } from './harness/run.ts';
+import {
+  runPySpark,
+  startSparkShuffleService,
+  startStandaloneCluster,
+  type ShuffleServiceProcess,
+  type StandaloneCluster,
+} from './harness/spark-processes.ts';
+
+interface GroupSummary {
+  readonly groups: number;
+  readonly rows: number;
+  readonly sum: number;
+  readonly minGroup: number;
+  readonly maxGroup: number;
+}
+
+interface ShuffleJobResult {
+  readonly sparkVersion: string;
+  readonly appId: string;
+  readonly partitions: number;
+  readonly first: GroupSummary;
+  readonly second: GroupSummary;
+  readonly executorsDuring: number;
+  readonly executorsAfterIdle: number;
+  readonly seconds: number;
+}
+
+const EXPECTED: GroupSummary = {
+  groups: 1000,
+  rows: 1_000_000,
+  sum: 499_999_500_000,
+  minGroup: 1000,
+  maxGroup: 1000,
+};
+
+forEachSparkVersion("a groupBy through Spark's external shuffle service", (install) => {
+  it(
+    'returns the right answer, and again after every executor has left',
+    { timeout: 600_000 },
+    async () => {
+      const run = createRun(install, 'spark-shuffle-service');
+      let cluster: StandaloneCluster | undefined;
+      let shuffleService: ShuffleServiceProcess | undefined;
+      const pids: number[] = [];
+      try {
+        await withLogsOnFailure(run, async () => {
+          cluster = await startStandaloneCluster(run, { cores: 2, memory: '2g' });
+          shuffleService = await startSparkShuffleService(run);
+          pids.push(...cluster.processes.map((process) => process.pid), shuffleService.process.pid);
+
+          const { result, process } = await runPySpark<ShuffleJobResult>(
+            run,
+            'shuffle_groupby.py',
+            [cluster.masterUrl, String(shuffleService.port)],
+            { name: 'driver', timeoutMs: 300_000 },
+          );
+          pids.push(process.pid);
+          console.log(`Spark ${install.pin.spark}: job took ${result.seconds} s`);
+
+          assert.equal(result.sparkVersion, install.pin.spark);
+          assert.equal(result.partitions, 8);
+          assert.deepEqual(result.first, EXPECTED);
+          assert.ok(
+            result.executorsDuring >= 1,
+            `executors during the job: ${result.executorsDuring}`,
+          );
+          assert.equal(
+            result.executorsAfterIdle,
+            0,
+            'every executor should have left before the second read',
+          );
+          assert.deepEqual(result.second, EXPECTED);
+          // Every executor of the job registered with the external shuffle service.
+          const registrations =
+            shuffleService.process
+              .log()
+              .match(new RegExp(`Registered executor .*appId=${result.appId}`, 'g')) ?? [];
+          assert.ok(
+            registrations.length >= 2,
+            `registrations seen by the shuffle service: ${registrations.length}`,
+          );
+        });
+      } finally {
+        await shuffleService?.stop();
+        await cluster?.stop();
+      }
+      const leaked = pids.flatMap((pid) => processTree(pid));
+      assert.deepEqual(leaked, [], `processes left running: ${leaked.join(', ')}`);
+    },
+  );
+});

@@ -17,7 +17,7 @@ export interface AdminServerOptions {
   readonly host: string;
   readonly port: number;
   readonly metrics: Metrics;
-  /** Extra routes by exact path, e.g. `/api/backends`. */
+  /** Extra routes by exact path (`/api/backends`), or by prefix when the key ends in `/` (`/api/shuffle/`). */
   readonly routes?: Readonly<Record<string, AdminHandler>>;
 }
 
@@ -44,8 +44,11 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   const server = createServer((request, response) => {
     const started = performance.now();
     const path = new URL(request.url ?? '/', 'http://admin').pathname;
-    const handler = routes[path];
-    const route = handler === undefined ? 'unknown' : path;
+    const prefix = Object.keys(routes)
+      .filter((key) => key.endsWith('/') && path.startsWith(key))
+      .sort((a, b) => b.length - a.length)[0];
+    const route = routes[path] === undefined ? (prefix ?? 'unknown') : path;
+    const handler = routes[route];
     response.on('finish', () => {
       channels.adminRequest.publish({
         method: request.method ?? 'GET',

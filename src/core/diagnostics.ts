@@ -37,7 +37,7 @@ export interface Channel<T> {
   readonly hasSubscribers: boolean;
 }
 
-function channel<T>(name: string): Channel<T> {
+export function defineChannel<T>(name: string): Channel<T> {
   const raw = diagnosticsChannel.channel(name);
   return {
     name,
@@ -60,9 +60,9 @@ function channel<T>(name: string): Channel<T> {
 }
 
 export const channels = {
-  serviceListening: channel<ServiceListening>('sparkplane:service:listening'),
-  serviceClosing: channel<ServiceClosing>('sparkplane:service:closing'),
-  serviceClosed: channel<ServiceClosed>('sparkplane:service:closed'),
-  adminRequest: channel<AdminRequest>('sparkplane:admin:request'),
-  warning: channel<ProcessWarning>('sparkplane:warning'),
+  serviceListening: defineChannel<ServiceListening>('sparkplane:service:listening'),
+  serviceClosing: defineChannel<ServiceClosing>('sparkplane:service:closing'),
+  serviceClosed: defineChannel<ServiceClosed>('sparkplane:service:closed'),
+  adminRequest: defineChannel<AdminRequest>('sparkplane:admin:request'),
+  warning: defineChannel<ProcessWarning>('sparkplane:warning'),
 } as const;

@@ -11,33 +11,7 @@ import {
   type ShuffleServiceProcess,
   type StandaloneCluster,
 } from './harness/spark-processes.ts';
-
-interface GroupSummary {
-  readonly groups: number;
-  readonly rows: number;
-  readonly sum: number;
-  readonly minGroup: number;
-  readonly maxGroup: number;
-}
-
-interface ShuffleJobResult {
-  readonly sparkVersion: string;
-  readonly appId: string;
-  readonly partitions: number;
-  readonly first: GroupSummary;
-  readonly second: GroupSummary;
-  readonly executorsDuring: number;
-  readonly executorsAfterIdle: number;
-  readonly seconds: number;
-}
-
-const EXPECTED: GroupSummary = {
-  groups: 1000,
-  rows: 1_000_000,
-  sum: 499_999_500_000,
-  minGroup: 1000,
-  maxGroup: 1000,
-};
+import { EXPECTED_GROUPS, type ShuffleJobResult } from './harness/shuffle-job.ts';
 
 forEachSparkVersion("a groupBy through Spark's external shuffle service", (install) => {
   it(
@@ -65,7 +39,7 @@ forEachSparkVersion("a groupBy through Spark's external shuffle service", (insta
 
           assert.equal(result.sparkVersion, install.pin.spark);
           assert.equal(result.partitions, 8);
-          assert.deepEqual(result.first, EXPECTED);
+          assert.deepEqual(result.first, EXPECTED_GROUPS);
           assert.ok(
             result.executorsDuring >= 1,
             `executors during the job: ${result.executorsDuring}`,
@@ -75,7 +49,7 @@ forEachSparkVersion("a groupBy through Spark's external shuffle service", (insta
             0,
             'every executor should have left before the second read',
           );
-          assert.deepEqual(result.second, EXPECTED);
+          assert.deepEqual(result.second, EXPECTED_GROUPS);
           // Every executor of the job registered with the external shuffle service.
           const registrations =
             shuffleService.process

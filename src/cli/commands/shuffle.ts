@@ -1,16 +1,24 @@
 // `sparkplane shuffle`: an external shuffle service that unchanged Spark executors use.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { host, path, port, portOrZero } from '../../core/config/fields.ts';
+import { createAdminServer } from '../../core/admin-server.ts';
+import { duration, host, path, port, portOrZero, positiveInt } from '../../core/config/fields.ts';
+import { ConfigError } from '../../core/errors.ts';
+import { shuffleAdminRoutes } from '../../shuffle/admin-api.ts';
+import { subscribeShuffleLogs, subscribeShuffleMetrics } from '../../shuffle/observability.ts';
+import { startSweeper } from '../../shuffle/registry/sweeper.ts';
+import { SHUFFLE_DEFAULTS, createShuffleServer } from '../../shuffle/server/shuffle-server.ts';
 import { defineCommand, option } from '../command.ts';
 import { serviceOptions } from '../common-options.ts';
-import { notInThisBuild } from '../not-in-build.ts';
+import { runServices } from '../run-service.ts';
 
 export const shuffleCommand = defineCommand({
   name: 'shuffle',
   summary: 'run the external shuffle service',
   description:
     "Run an external shuffle service wire-compatible with Spark's, so executors can leave under " +
-    'dynamic allocation without losing their shuffle output (spark.shuffle.service.enabled=true).',
+    'dynamic allocation without losing their shuffle output. Executors use it with ' +
+    'spark.shuffle.service.enabled=true and spark.shuffle.service.port=PORT.',
   configFile: true,
   options: {
     host: option.string('HOST', host().default('0.0.0.0'), 'address to listen on'),
@@ -22,14 +30,48 @@ export const shuffleCommand = defineCommand({
     allowedRoot: option.list(
       'DIR',
       z.array(path()).default([]),
-      'folder executors may register local dirs under',
+      'folder executors may register local dirs under (cover spark.local.dir); nothing outside is opened',
     ),
-    stateDir: option.string('DIR', path().optional(), 'folder for the registered-executor store'),
+    stateDir: option.string(
+      'DIR',
+      path().optional(),
+      'folder for the registered-executor store (in memory when unset)',
+    ),
     metricsPort: option.integer(
       'PORT',
       portOrZero().optional(),
-      'port for Prometheus metrics (off when unset)',
+      'port for /metrics, /healthz and the admin API (off when unset)',
     ),
+    authSecretFile: option.string(
+      'FILE',
+      path().optional(),
+      'file holding spark.authenticate.secret; clients must then authenticate (SASL)',
+    ),
+    idleTimeout: {
+      ...option.string(
+        'DURATION',
+        duration().default(SHUFFLE_DEFAULTS.idleTimeoutMs),
+        'close connections idle this long',
+      ),
+      defaultHelp: '120s',
+    },
+    maxConnections: option.integer(
+      'N',
+      positiveInt().default(SHUFFLE_DEFAULTS.maxConnections),
+      'open connections at most',
+    ),
+    cleanupLocalDirs: option.boolean(
+      z.boolean().default(false),
+      'allow "application removed" to delete the app\'s local dirs',
+    ),
+    sweepInterval: {
+      ...option.string(
+        'DURATION',
+        duration().default(600_000),
+        'how often apps whose local dirs are all gone are forgotten (0 = never)',
+      ),
+      defaultHelp: '10m',
+    },
     ...serviceOptions,
   },
   run(config, io) {
@@ -37,6 +79,82 @@ export const shuffleCommand = defineCommand({
       io.stdout(`${JSON.stringify(config, null, 2)}\n`);
       return Promise.resolve(0);
     }
-    return Promise.reject(notInThisBuild('shuffle service'));
+    if (config.allowedRoot.length === 0) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        'invalid config: allowedRoot (--allowed-root) is required: give the folders executors keep shuffle files under (their spark.local.dir), e.g. --allowed-root /var/lib/spark',
+      );
+    }
+    const authSecret =
+      config.authSecretFile === undefined ? undefined : readSecret(config.authSecretFile);
+    return runServices(config, io, async ({ logger, metrics }) => {
+      subscribeShuffleLogs(logger);
+      const server = createShuffleServer({
+        host: config.host,
+        port: config.port,
+        allowedRoots: config.allowedRoot,
+        stateDir: config.stateDir,
+        authSecret,
+        maxFrameBytes: SHUFFLE_DEFAULTS.maxFrameBytes,
+        idleTimeoutMs: config.idleTimeout,
+        maxQueuedRequests: SHUFFLE_DEFAULTS.maxQueuedRequests,
+        maxConnections: config.maxConnections,
+      });
+      subscribeShuffleMetrics(metrics.registry, {
+        registeredExecutors: () => server.registry.executorCount,
+        registeredApps: () => server.registry.applicationCount,
+        activeStreams: () => server.streams.size,
+      });
+      const bound = await server.listen();
+      logger.info(
+        {
+          executors: server.registry.executorCount,
+          apps: server.registry.applicationCount,
+          state: server.registry.path ?? 'memory',
+          auth: authSecret === undefined ? 'off' : 'sasl',
+        },
+        `shuffle service on ${bound.address}:${bound.port}: ${server.registry.executorCount} executors of ${server.registry.applicationCount} apps restored`,
+      );
+      const sweeper = startSweeper(server.registry, config.sweepInterval);
+      const services = [
+        {
+          name: 'shuffle',
+          close: async (deadlineMs: number) => {
+            sweeper.stop();
+            return server.close(deadlineMs);
+          },
+        },
+      ];
+      if (config.metricsPort !== undefined) {
+        const admin = createAdminServer({
+          host: config.host,
+          port: config.metricsPort,
+          metrics,
+          routes: shuffleAdminRoutes(server, { cleanupLocalDirs: config.cleanupLocalDirs }),
+        });
+        await admin.listen();
+        services.push(admin);
+      }
+      return services;
+    });
   },
 });
+
+function readSecret(file: string): string {
+  let secret: string;
+  try {
+    secret = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(
+      'CONFIG_UNREADABLE',
+      `cannot read the auth secret file ${file}: ${String(error)}`,
+      { cause: error },
+    );
+  }
+  if (secret === '')
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `invalid config: the auth secret file ${file} is empty`,
+    );
+  return secret;
+}

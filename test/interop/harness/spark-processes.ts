@@ -267,15 +267,15 @@ export interface PySparkResult<T> {
 export const RESULT_PREFIX = 'SPARKPLANE_RESULT ';
 
 /**
- * Runs a script from test/interop/python with the install's python (classic PySpark or the
- * Connect client) and returns what it printed after RESULT_PREFIX.
+ * Starts a script from test/interop/python with the install's python (classic PySpark or the
+ * Connect client); `result` settles with what it printed after RESULT_PREFIX once it exits.
  */
-export async function runPySpark<T>(
+export function startPySpark<T>(
   run: SparkRun,
   script: string,
   args: readonly string[],
   options: { readonly name: string; readonly timeoutMs: number; readonly env?: NodeJS.ProcessEnv },
-): Promise<PySparkResult<T>> {
+): { readonly process: ManagedProcess; readonly result: Promise<T> } {
   const confDir = writeConf(run, options.name, {});
   const process = startProcess({
     name: options.name,
@@ -285,22 +285,36 @@ export async function runPySpark<T>(
     cwd: run.dir,
     logDir: join(run.dir, 'logs'),
   });
-  const timer = setTimeout(() => void process.stop(), options.timeoutMs);
-  try {
-    const exit = await process.exited;
-    if (exit.code !== 0)
-      throw new Error(`${script} failed (${describeExit(exit)}); see ${process.logFile}`);
-    // Progress bars end in carriage returns, so the result may share a line with one.
-    const log = process.log();
-    const at = log.lastIndexOf(RESULT_PREFIX);
-    if (at < 0)
-      throw new Error(`${script} printed no ${RESULT_PREFIX.trim()} line; see ${process.logFile}`);
-    const line = log.slice(at + RESULT_PREFIX.length).split('\n')[0] ?? '';
-    return { result: JSON.parse(line) as T, process };
-  } finally {
-    clearTimeout(timer);
-    await process.stop();
-  }
+  const result = (async () => {
+    const timer = setTimeout(() => void process.stop(), options.timeoutMs);
+    try {
+      const exit = await process.exited;
+      if (exit.code !== 0)
+        throw new Error(`${script} failed (${describeExit(exit)}); see ${process.logFile}`);
+      // Progress bars end in carriage returns, so the result may share a line with one.
+      const log = process.log();
+      const at = log.lastIndexOf(RESULT_PREFIX);
+      if (at < 0)
+        throw new Error(
+          `${script} printed no ${RESULT_PREFIX.trim()} line; see ${process.logFile}`,
+        );
+      return JSON.parse(log.slice(at + RESULT_PREFIX.length).split('\n')[0] ?? '') as T;
+    } finally {
+      clearTimeout(timer);
+      await process.stop();
+    }
+  })();
+  return { process, result };
+}
+
+export async function runPySpark<T>(
+  run: SparkRun,
+  script: string,
+  args: readonly string[],
+  options: { readonly name: string; readonly timeoutMs: number; readonly env?: NodeJS.ProcessEnv },
+): Promise<PySparkResult<T>> {
+  const started = startPySpark<T>(run, script, args, options);
+  return { result: await started.result, process: started.process };
 }
 
 function exitReason(process: ManagedProcess): string | undefined {

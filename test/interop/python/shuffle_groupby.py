@@ -3,10 +3,14 @@ external shuffle service: a groupBy over 10^6 rows into 8 partitions. With dynam
 every executor leaves once idle, and the same result is read again by new executors, so the
 second read can only come from the external shuffle service.
 
-usage: shuffle_groupby.py MASTER_URL SHUFFLE_SERVICE_PORT
+usage: shuffle_groupby.py MASTER_URL SHUFFLE_SERVICE_PORT [PAUSE_FILE]
+With PAUSE_FILE it prints SPARKPLANE_PAUSED once the executors are gone and waits for that file
+to exist before the second read (the test restarts the shuffle service meanwhile).
+Extra Spark confs come as a JSON object in the SPARKPLANE_JOB_CONF environment variable.
 prints: SPARKPLANE_RESULT {json}
 """
 import json
+import os
 import sys
 import time
 
@@ -16,11 +20,12 @@ ROWS = 1_000_000
 GROUPS = 1000
 PARTITIONS = 8
 IDLE_WAIT_SECONDS = 90
+PAUSE_WAIT_SECONDS = 180
 
 
-def main(master: str, shuffle_port: str) -> None:
+def main(master: str, shuffle_port: str, pause_file: str | None) -> None:
     started = time.time()
-    spark = (
+    builder = (
         SparkSession.builder.master(master)
         .appName("sparkplane-shuffle-groupby")
         .config("spark.driver.host", "127.0.0.1")
@@ -38,8 +43,10 @@ def main(master: str, shuffle_port: str) -> None:
         .config("spark.sql.shuffle.partitions", str(PARTITIONS))
         # Keep exactly 8 reduce partitions: no adaptive coalescing.
         .config("spark.sql.adaptive.enabled", "false")
-        .getOrCreate()
     )
+    for key, value in json.loads(os.environ.get("SPARKPLANE_JOB_CONF", "{}")).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     sc = spark.sparkContext
 
     def executors() -> int:
@@ -68,6 +75,13 @@ def main(master: str, shuffle_port: str) -> None:
     while executors() > 0 and time.time() - waited_from < IDLE_WAIT_SECONDS:
         time.sleep(0.2)
     executors_after_idle = executors()
+    if pause_file is not None:
+        print("SPARKPLANE_PAUSED", flush=True)
+        paused_from = time.time()
+        while not os.path.exists(pause_file):
+            if time.time() - paused_from > PAUSE_WAIT_SECONDS:
+                raise SystemExit("the test never released the pause")
+            time.sleep(0.1)
     # The same Dataset reuses its shuffle: the map stage is skipped and new executors fetch
     # every block written by executors that are gone.
     second = summary(grouped.collect())
@@ -87,4 +101,4 @@ def main(master: str, shuffle_port: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)

@@ -89,7 +89,7 @@ describe('runCli: help and version', () => {
     assert.match(result.stdout, /\(default\s+30s\)/);
     assert.ok(
       result.stdout.includes(
-        'Config keys (file, env SPARKPLANE_SHUFFLE_*, flags; flags win): host, port, allowedRoot, stateDir, metricsPort, logLevel, logFormat, shutdownTimeout, printConfig\n',
+        'Config keys (file, env SPARKPLANE_SHUFFLE_*, flags; flags win): host, port, allowedRoot, stateDir, metricsPort, authSecretFile, idleTimeout, maxConnections, cleanupLocalDirs, sweepInterval, logLevel, logFormat, shutdownTimeout, printConfig\n',
       ),
     );
   });
@@ -186,6 +186,10 @@ describe('runCli: usage errors', () => {
         host: '127.0.0.1',
         port: 9001,
         allowedRoot: [],
+        idleTimeout: 120_000,
+        maxConnections: 10_000,
+        cleanupLocalDirs: false,
+        sweepInterval: 600_000,
         logLevel: 'info',
         logFormat: 'auto',
         shutdownTimeout: 30_000,
@@ -211,6 +215,10 @@ describe('runCli: shuffle and gateway', () => {
       host: '0.0.0.0',
       port: 9000,
       allowedRoot: ['/a', '/b'],
+      idleTimeout: 120_000,
+      maxConnections: 10_000,
+      cleanupLocalDirs: false,
+      sweepInterval: 600_000,
       logLevel: 'info',
       logFormat: 'auto',
       shutdownTimeout: 30_000,
@@ -218,11 +226,20 @@ describe('runCli: shuffle and gateway', () => {
     });
   });
 
-  it('shuffle without --print-config says it is not in this build, exit 1', async () => {
+  it('shuffle without --allowed-root exits 2 and says what to give', async () => {
     assert.deepEqual(await run(['shuffle']), {
+      code: 2,
+      stdout: '',
+      stderr:
+        'sparkplane shuffle: invalid config: allowedRoot (--allowed-root) is required: give the folders executors keep shuffle files under (their spark.local.dir), e.g. --allowed-root /var/lib/spark\n',
+    });
+  });
+
+  it('gateway without --print-config says it is not in this build, exit 1', async () => {
+    assert.deepEqual(await run(['gateway']), {
       code: 1,
       stdout: '',
-      stderr: `sparkplane shuffle: the shuffle service is not part of sparkplane ${VERSION} yet; the configuration is valid (--print-config shows it)\n`,
+      stderr: `sparkplane gateway: the Spark Connect gateway is not part of sparkplane ${VERSION} yet; the configuration is valid (--print-config shows it)\n`,
     });
   });
 

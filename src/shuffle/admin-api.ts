@@ -1,0 +1,107 @@
+// The shuffle service's admin API on the metrics port: list registrations, and the control plane
+// Spark's own service gets from its Worker or NodeManager ("application removed", "executor
+// removed"). Changes are accepted only from this machine (loopback), as they delete state.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AdminHandler } from '../core/admin-server.ts';
+import { shuffleChannels } from './observability.ts';
+import type { ShuffleServer } from './server/shuffle-server.ts';
+
+export interface ShuffleAdminOptions {
+  /** Whether "application removed" may delete the app's local dirs (asked per request with ?cleanup=true). */
+  readonly cleanupLocalDirs: boolean;
+}
+
+export const SHUFFLE_API_PREFIX = '/api/shuffle/';
+
+export function shuffleAdminRoutes(
+  server: ShuffleServer,
+  options: ShuffleAdminOptions,
+): Record<string, AdminHandler> {
+  return {
+    [SHUFFLE_API_PREFIX]: async (request, response) => {
+      const url = new URL(request.url ?? '/', 'http://admin');
+      const parts = url.pathname
+        .slice(SHUFFLE_API_PREFIX.length)
+        .split('/')
+        .filter(Boolean)
+        .map(decodeURIComponent);
+      if (request.method === 'GET' && parts.length === 1 && parts[0] === 'apps') {
+        send(response, 200, {
+          apps: server.registry.applications().map((appId) => ({
+            appId,
+            executors: server.registry.executorsOf(appId).map((entry) => ({
+              execId: entry.execId,
+              localDirs: entry.info.localDirs,
+              registeredAt: new Date(entry.registeredAt).toISOString(),
+            })),
+          })),
+        });
+        return;
+      }
+      if (request.method !== 'POST') {
+        send(response, 405, {
+          error: `use GET ${SHUFFLE_API_PREFIX}apps, or POST to remove an app or an executor`,
+        });
+        return;
+      }
+      if (!fromLoopback(request)) {
+        send(response, 403, { error: 'changes are accepted from this machine only (loopback)' });
+        return;
+      }
+      const [apps, appId, third, execId, fifth] = parts;
+      if (apps === 'apps' && appId !== undefined && third === 'remove' && parts.length === 3) {
+        const cleanup = url.searchParams.get('cleanup') === 'true';
+        if (cleanup && !options.cleanupLocalDirs) {
+          send(response, 400, {
+            error:
+              'deleting local dirs is off; start the service with --cleanup-local-dirs to allow it',
+          });
+          return;
+        }
+        const removed = server.registry.removeApplication(appId);
+        if (cleanup)
+          await Promise.all(removed.map((entry) => server.resolver.removeLocalDirs(entry.info)));
+        shuffleChannels.applicationRemoved.publish({ appId, executors: removed.length, cleanup });
+        send(response, 200, { appId, removedExecutors: removed.length, localDirsDeleted: cleanup });
+        return;
+      }
+      if (
+        apps === 'apps' &&
+        appId !== undefined &&
+        third === 'executors' &&
+        execId !== undefined &&
+        fifth === 'remove' &&
+        parts.length === 5
+      ) {
+        const info = server.registry.get(appId, execId);
+        if (info === undefined) {
+          send(response, 404, {
+            error: `Executor is not registered (appId=${appId}, execId=${execId})`,
+          });
+          return;
+        }
+        const cleanup = await server.resolver.cleanupExecutorFiles(info);
+        send(response, 200, {
+          appId,
+          execId,
+          deletedFiles: cleanup.removed,
+          failures: cleanup.failures.map((failure) => `${failure.path}: ${failure.error.message}`),
+        });
+        return;
+      }
+      send(response, 404, {
+        error: `unknown shuffle admin path ${url.pathname}; use POST ${SHUFFLE_API_PREFIX}apps/APP/remove[?cleanup=true] or ${SHUFFLE_API_PREFIX}apps/APP/executors/EXEC/remove`,
+      });
+    },
+  };
+}
+
+function fromLoopback(request: IncomingMessage): boolean {
+  const address = request.socket.remoteAddress ?? '';
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(`${JSON.stringify(body)}\n`);
+}

@@ -1,0 +1,270 @@
+// The block resolver of the external shuffle service: from a registered executor's dirs and a
+// block, the file and byte range to send (spec §3–§4), plus the deletes and checks Spark asks the
+// service for. Every file it opens or deletes is first confined to the allowed roots.
+import type { FileHandle } from 'node:fs/promises';
+import { ShuffleError } from '../errors.ts';
+import {
+  isInt32Id,
+  isMapId,
+  isRemovableBlockFile,
+  rddFile,
+  shuffleChecksumFile,
+  shuffleDataFile,
+  shuffleIndexFile,
+} from './block-id.ts';
+import { isChecksumAlgorithm } from './checksum.ts';
+import { openConfined, planUnlink, unlinkEntry, type OpenedFile } from './confined-fs.ts';
+import {
+  checksumOfRange,
+  decideCause,
+  readStoredChecksum,
+  type CorruptionCause,
+} from './corruption-diagnosis.ts';
+import { blockFilePath, type ExecutorShuffleInfo } from './disk-layout.ts';
+import { checkReduceRange, readIndexRangeFrom, type FileSegment } from './index-file.ts';
+import { cleanupExecutorDirs, removeDirs, type CleanupResult } from './local-dir-cleanup.ts';
+import { checkAbsolutePath, resolveAllowedRoots } from './path-confinement.ts';
+
+export { CORRUPTION_CAUSE_ORDINAL, type CorruptionCause } from './corruption-diagnosis.ts';
+export type { CleanupFailure, CleanupResult } from './local-dir-cleanup.ts';
+
+export interface BlockResolver {
+  /**
+   * Byte range of partitions [startReduceId, endReduceId) of one map output; checks the data file
+   * exists and is long enough (ESS_FILE_MISSING / ESS_FILE_TRUNCATED with the path). The segment's
+   * path is the data file's real path.
+   */
+  shuffleSegment(
+    info: ExecutorShuffleInfo,
+    shuffleId: number,
+    mapId: bigint,
+    startReduceId: number,
+    endReduceId: number,
+  ): Promise<FileSegment>;
+  /** Whole rdd_R_P file, or undefined when it does not exist (Spark answers "Chunk was not found"). */
+  rddSegment(
+    info: ExecutorShuffleInfo,
+    rddId: number,
+    splitIndex: number,
+  ): Promise<FileSegment | undefined>;
+  /**
+   * Opens a segment's file for sending, confined again at open time (the tree may have changed
+   * since the segment was resolved) and checked to still hold the range. The caller closes it.
+   */
+  openSegment(segment: FileSegment): Promise<FileHandle>;
+  /**
+   * Deletes the named files (rdd_R_P, shuffle_S_M_0.index/.data names); returns how many were
+   * deleted. Names that are not such block/file names are skipped, never turned into paths.
+   * Every path is checked before any is deleted, so a refused one leaves all in place.
+   */
+  removeBlocks(info: ExecutorShuffleInfo, blockIds: readonly string[]): Promise<number>;
+  /**
+   * Spec §4.5. Failures to read the map output or its checksum file give UNKNOWN_ISSUE as in Spark;
+   * a path outside the allowed roots still throws ESS_PATH_NOT_ALLOWED. `checksum` is the
+   * reader's i64 from the wire.
+   */
+  diagnoseCorruption(
+    info: ExecutorShuffleInfo,
+    shuffleId: number,
+    mapId: bigint,
+    reduceId: number,
+    checksum: bigint,
+    algorithm: string,
+  ): Promise<CorruptionCause>;
+  /**
+   * executorRemoved (spec §3.7): deletes files under the local dirs that do not end `.index` /
+   * `.data`; `rdd_*` files are kept unless `keepRddFiles` is false.
+   */
+  cleanupExecutorFiles(
+    info: ExecutorShuffleInfo,
+    options?: { readonly keepRddFiles?: boolean },
+  ): Promise<CleanupResult>;
+  /** applicationRemoved with cleanup: deletes the local dirs recursively. */
+  removeLocalDirs(info: ExecutorShuffleInfo): Promise<CleanupResult>;
+}
+
+export interface BlockResolverOptions {
+  /** Directories the service may read and delete under; resolved once, on first use. */
+  readonly allowedRoots: readonly string[];
+}
+
+function badIds(what: string): ShuffleError {
+  return new ShuffleError(
+    'ESS_BAD_BLOCK_ID',
+    `Invalid ${what}: ids are non-negative Java ints (map ids non-negative longs)`,
+  );
+}
+
+function checkRegisteredDirs(info: ExecutorShuffleInfo): void {
+  for (const dir of info.localDirs) checkAbsolutePath(dir, 'local dir');
+}
+
+async function withFile<T>(file: OpenedFile, use: (file: OpenedFile) => Promise<T>): Promise<T> {
+  try {
+    return await use(file);
+  } finally {
+    await file.handle.close();
+  }
+}
+
+export function createBlockResolver(options: BlockResolverOptions): BlockResolver {
+  const configuredRoots = [...options.allowedRoots];
+  let resolvedRoots: Promise<string[]> | undefined;
+
+  function realRoots(): Promise<string[]> {
+    resolvedRoots ??= resolveAllowedRoots(configuredRoots).catch((error: unknown) => {
+      resolvedRoots = undefined;
+      throw error;
+    });
+    return resolvedRoots;
+  }
+
+  async function shuffleSegment(
+    info: ExecutorShuffleInfo,
+    shuffleId: number,
+    mapId: bigint,
+    startReduceId: number,
+    endReduceId: number,
+  ): Promise<FileSegment> {
+    if (!isInt32Id(shuffleId) || !isMapId(mapId)) {
+      throw badIds(`shuffle block shuffleId=${shuffleId} mapId=${mapId}`);
+    }
+    checkReduceRange(startReduceId, endReduceId);
+    checkRegisteredDirs(info);
+    const roots = await realRoots();
+    const indexPath = blockFilePath(info, shuffleIndexFile(shuffleId, mapId));
+    const index = await openConfined(indexPath, roots);
+    if (index === undefined) {
+      throw new ShuffleError('ESS_FILE_MISSING', `Failed to open file: ${indexPath}`);
+    }
+    const range = await withFile(index, (file) =>
+      readIndexRangeFrom(file.handle, file.size, indexPath, startReduceId, endReduceId),
+    );
+    const dataPath = blockFilePath(info, shuffleDataFile(shuffleId, mapId));
+    const data = await openConfined(dataPath, roots);
+    if (data === undefined) {
+      throw new ShuffleError(
+        'ESS_FILE_MISSING',
+        `Failed to open file: ${dataPath} (the shuffle data file is missing although its index ${indexPath} exists; the map output is incomplete and Spark will recompute it after the fetch failure)`,
+      );
+    }
+    await data.handle.close();
+    const end = range.offset + range.length;
+    if (data.size < end) {
+      throw new ShuffleError(
+        'ESS_FILE_TRUNCATED',
+        `Shuffle data file ${dataPath} is ${data.size} bytes, but its index ${indexPath} puts partitions [${startReduceId}, ${endReduceId}) at bytes [${range.offset}, ${end}); the map output is truncated (disk full or a crashed writer?) and Spark will recompute it after the fetch failure`,
+      );
+    }
+    return { path: data.real, offset: range.offset, length: range.length };
+  }
+
+  async function rddSegment(
+    info: ExecutorShuffleInfo,
+    rddId: number,
+    splitIndex: number,
+  ): Promise<FileSegment | undefined> {
+    if (!isInt32Id(rddId) || !isInt32Id(splitIndex)) {
+      throw badIds(`rdd block rddId=${rddId} splitIndex=${splitIndex}`);
+    }
+    checkRegisteredDirs(info);
+    const roots = await realRoots();
+    const file = await openConfined(blockFilePath(info, rddFile(rddId, splitIndex)), roots);
+    if (file === undefined) return undefined;
+    await file.handle.close();
+    return { path: file.real, offset: 0, length: file.size };
+  }
+
+  async function openSegment(segment: FileSegment): Promise<FileHandle> {
+    const file = await openConfined(segment.path, await realRoots());
+    if (file === undefined) {
+      throw new ShuffleError('ESS_FILE_MISSING', `Failed to open file: ${segment.path}`);
+    }
+    const end = segment.offset + segment.length;
+    if (file.size < end) {
+      await file.handle.close();
+      throw new ShuffleError(
+        'ESS_FILE_TRUNCATED',
+        `File ${segment.path} is ${file.size} bytes but the block to send ends at byte ${end}; it was truncated after the block was located`,
+      );
+    }
+    return file.handle;
+  }
+
+  async function removeBlocks(
+    info: ExecutorShuffleInfo,
+    blockIds: readonly string[],
+  ): Promise<number> {
+    checkRegisteredDirs(info);
+    const roots = await realRoots();
+    const entries: string[] = [];
+    for (const name of new Set(blockIds)) {
+      if (!isRemovableBlockFile(name)) continue;
+      const entry = await planUnlink(blockFilePath(info, name), roots);
+      if (entry !== undefined) entries.push(entry);
+    }
+    let removed = 0;
+    for (const entry of entries) if (await unlinkEntry(entry)) removed++;
+    return removed;
+  }
+
+  async function storedChecksum(
+    info: ExecutorShuffleInfo,
+    roots: readonly string[],
+    shuffleId: number,
+    mapId: bigint,
+    reduceId: number,
+    algorithm: string,
+  ): Promise<bigint | undefined> {
+    const checksumPath = blockFilePath(info, shuffleChecksumFile(shuffleId, mapId, algorithm));
+    const file = await openConfined(checksumPath, roots);
+    if (file === undefined) return undefined;
+    return withFile(file, (opened) => readStoredChecksum(opened.handle, opened.size, reduceId));
+  }
+
+  async function diagnoseCorruption(
+    info: ExecutorShuffleInfo,
+    shuffleId: number,
+    mapId: bigint,
+    reduceId: number,
+    checksum: bigint,
+    algorithm: string,
+  ): Promise<CorruptionCause> {
+    // Checked first, and before the name reaches a path: only these three names are ever used.
+    if (!isChecksumAlgorithm(algorithm)) return 'UNSUPPORTED_CHECKSUM_ALGORITHM';
+    try {
+      const roots = await realRoots();
+      const segment = await shuffleSegment(info, shuffleId, mapId, reduceId, reduceId + 1);
+      const stored = await storedChecksum(info, roots, shuffleId, mapId, reduceId, algorithm);
+      if (stored === undefined) return 'UNKNOWN_ISSUE';
+      const data = await openConfined(segment.path, roots);
+      if (data === undefined) return 'UNKNOWN_ISSUE';
+      const recomputed = await withFile(data, (opened) =>
+        checksumOfRange(opened.handle, segment.offset, segment.length, algorithm),
+      );
+      if (recomputed === undefined) return 'UNKNOWN_ISSUE';
+      return decideCause(stored, recomputed, checksum);
+    } catch (error) {
+      if (error instanceof ShuffleError && error.code === 'ESS_PATH_NOT_ALLOWED') throw error;
+      return 'UNKNOWN_ISSUE';
+    }
+  }
+
+  return {
+    shuffleSegment,
+    rddSegment,
+    openSegment,
+    removeBlocks,
+    diagnoseCorruption,
+    async cleanupExecutorFiles(info, cleanupOptions) {
+      return cleanupExecutorDirs(
+        info.localDirs,
+        await realRoots(),
+        cleanupOptions?.keepRddFiles ?? true,
+      );
+    },
+    async removeLocalDirs(info) {
+      return removeDirs(info.localDirs, await realRoots());
+    },
+  };
+}

@@ -1,0 +1,93 @@
+// sparkplane's own services as real processes (bin/sparkplane), started the way an operator
+// would, next to the Spark processes of a run.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startProcess, type ManagedProcess } from './process-tree.ts';
+import { REPO_ROOT } from './spark-install.ts';
+import type { SparkRun } from './spark-processes.ts';
+import { canConnect, freePort, waitUntil } from './wait.ts';
+
+const LOOPBACK = '127.0.0.1';
+
+export interface SparkplaneShuffle {
+  readonly port: number;
+  readonly metricsPort: number;
+  readonly stateDir: string;
+  readonly process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+export interface SparkplaneShuffleOptions {
+  /** Reuse a port (a restart); a free one otherwise. */
+  readonly port?: number;
+  readonly stateDir?: string;
+  readonly extraArgs?: readonly string[];
+  /** Distinguishes the log files of restarts. */
+  readonly name?: string;
+}
+
+/** `sparkplane shuffle` confined to the run's local dirs, with its state in the run folder. */
+export async function startSparkplaneShuffle(
+  run: SparkRun,
+  options: SparkplaneShuffleOptions = {},
+): Promise<SparkplaneShuffle> {
+  const port = options.port ?? (await freePort());
+  const metricsPort = await freePort();
+  const stateDir = options.stateDir ?? join(run.dir, 'sparkplane-shuffle-state');
+  const localRoot = join(run.dir, 'local');
+  mkdirSync(localRoot, { recursive: true });
+  const process = startProcess({
+    name: options.name ?? 'sparkplane-shuffle',
+    command: join(REPO_ROOT, 'bin', 'sparkplane'),
+    args: [
+      'shuffle',
+      '--host',
+      LOOPBACK,
+      '--port',
+      String(port),
+      '--metrics-port',
+      String(metricsPort),
+      '--allowed-root',
+      localRoot,
+      '--state-dir',
+      stateDir,
+      '--log-format',
+      'json',
+      '--log-level',
+      'debug',
+      ...(options.extraArgs ?? []),
+    ],
+    env: { ...globalThis.process.env, NO_COLOR: '1' },
+    cwd: run.dir,
+    logDir: join(run.dir, 'logs'),
+  });
+  try {
+    await process.waitForLog(
+      new RegExp(`shuffle service on ${LOOPBACK.replace(/\./g, '\\.')}:${port}`),
+      60_000,
+    );
+    await waitUntil(async () => ((await canConnect(LOOPBACK, port)) ? true : undefined), {
+      what: `sparkplane shuffle to accept connections on ${LOOPBACK}:${port}`,
+      timeoutMs: 30_000,
+    });
+  } catch (error) {
+    await process.stop();
+    throw error;
+  }
+  return { port, metricsPort, stateDir, process, stop: () => process.stop() };
+}
+
+/** The shuffle service's Prometheus text. */
+export async function shuffleMetrics(shuffle: SparkplaneShuffle): Promise<string> {
+  const response = await fetch(`http://${LOOPBACK}:${shuffle.metricsPort}/metrics`, {
+    signal: AbortSignal.timeout(5000),
+  });
+  return response.text();
+}
+
+export function metricValue(text: string, name: string): number {
+  const line = text
+    .split('\n')
+    .find((entry) => entry.startsWith(`${name} `) || entry.startsWith(`${name}{`));
+  return line === undefined ? Number.NaN : Number(line.split(' ').at(-1));
+}

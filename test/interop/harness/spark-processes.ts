@@ -94,6 +94,8 @@ async function masterStatus(webUrl: string): Promise<MasterStatus> {
 export async function startStandaloneCluster(
   run: SparkRun,
   worker: { cores: number; memory: string },
+  /** Conf for the master and the worker too, e.g. spark.authenticate and its secret. */
+  conf: SparkConf = {},
 ): Promise<StandaloneCluster> {
   const [port, webPort, workerWebPort] = [await freePort(), await freePort(), await freePort()];
   const master = sparkClass(
@@ -101,7 +103,7 @@ export async function startStandaloneCluster(
     'master',
     'org.apache.spark.deploy.master.Master',
     ['--host', LOOPBACK, '--port', String(port), '--webui-port', String(webPort)],
-    { 'spark.master.rest.enabled': 'false', 'spark.ui.showConsoleProgress': 'false' },
+    { 'spark.master.rest.enabled': 'false', 'spark.ui.showConsoleProgress': 'false', ...conf },
   );
   const processes: ManagedProcess[] = [master];
   const stop = async (): Promise<void> => {
@@ -137,7 +139,7 @@ export async function startStandaloneCluster(
         join(run.dir, 'work'),
         masterUrl,
       ],
-      { 'spark.shuffle.service.enabled': 'false', 'spark.worker.cleanup.enabled': 'false' },
+      { 'spark.shuffle.service.enabled': 'false', 'spark.worker.cleanup.enabled': 'false', ...conf },
     );
     processes.push(workerProcess);
     await waitUntil(

@@ -244,7 +244,8 @@ export function serveConnection(
     }
     const step = decodeSaslMessage(body);
     if (sasl === undefined) {
-      if (step.payload.length > 0) throw new ShuffleError('ESS_AUTH', 'DIGEST-MD5 must not have an initial response');
+      if (step.payload.length > 0)
+        throw new ShuffleError('ESS_AUTH', 'DIGEST-MD5 must not have an initial response');
       sasl = createDigestMd5Server({ secret });
       saslAppId = step.appId;
       return sasl.challenge();

@@ -151,28 +151,38 @@ function openBlocks(
 ): Buffer {
   const started = performance.now();
   const { appId, execId, blockIds } = message;
-  const chunks: ChunkSource[] = [];
-  let shuffleId: number | undefined;
-  for (const text of blockIds) {
+  // As in Spark, the first id decides the kind and every other id must be of that kind.
+  const first = blockIds[0];
+  if (first === undefined)
+    throw new ShuffleError('ESS_BAD_BLOCK_ID', 'OpenBlocks with no block ids');
+  const kind = parseBlockId(first).kind;
+  const chunks: ChunkSource[] = blockIds.map((text) => {
     const id = parseBlockId(text);
-    if (id.kind === 'rdd') {
-      chunks.push({ kind: 'rdd', execId, rddId: id.rddId, splitIndex: id.splitIndex });
-      continue;
+    if (kind === 'rdd') {
+      if (id.kind !== 'rdd')
+        throw new ShuffleError('ESS_BAD_BLOCK_ID', `Unexpected RDD block id format: ${text}`);
+      return { kind: 'rdd', execId, rddId: id.rddId, splitIndex: id.splitIndex };
     }
-    if (id.kind !== 'shuffle')
-      throw new ShuffleError('ESS_BAD_BLOCK_ID', `Unexpected shuffle block id format: ${text}`);
-    shuffleId ??= id.shuffleId;
+    if (kind !== 'shuffle' || id.kind !== 'shuffle') {
+      throw new ShuffleError(
+        'ESS_BAD_BLOCK_ID',
+        kind === 'shuffle'
+          ? `Unexpected shuffle block id format: ${text}`
+          : `Unexpected block id format: ${first}`,
+      );
+    }
+    const shuffleId = (parseBlockId(first) as { shuffleId: number }).shuffleId;
     if (id.shuffleId !== shuffleId)
       throw new ShuffleError('ESS_BAD_BLOCK_ID', `Expected shuffleId=${shuffleId}, got:${text}`);
-    chunks.push({
+    return {
       kind: 'shuffle',
       execId,
       shuffleId: id.shuffleId,
       mapId: id.mapId,
       startReduceId: id.reduceId,
       endReduceId: id.reduceId + 1,
-    });
-  }
+    };
+  });
   return openStream(appId, execId, chunks, caller, started, deps);
 }
 

@@ -139,7 +139,11 @@ export async function startStandaloneCluster(
         join(run.dir, 'work'),
         masterUrl,
       ],
-      { 'spark.shuffle.service.enabled': 'false', 'spark.worker.cleanup.enabled': 'false', ...conf },
+      {
+        'spark.shuffle.service.enabled': 'false',
+        'spark.worker.cleanup.enabled': 'false',
+        ...conf,
+      },
     );
     processes.push(workerProcess);
     await waitUntil(

@@ -60,6 +60,7 @@ export interface ShuffleGauges {
   readonly registeredExecutors: () => number;
   readonly registeredApps: () => number;
   readonly activeStreams: () => number;
+  readonly pendingWriteBytes: () => number;
 }
 
 /** Registers the shuffle metrics (names after Spark's own shuffle-service metrics). */
@@ -130,6 +131,14 @@ export function subscribeShuffleMetrics(registry: Registry, gauges: ShuffleGauge
     registers,
     collect() {
       this.set(gauges.activeStreams());
+    },
+  });
+  new Gauge({
+    name: 'sparkplane_shuffle_pending_write_bytes',
+    help: 'Reply bytes queued in socket buffers (bounded per connection: slow readers are not buffered for)',
+    registers,
+    collect() {
+      this.set(gauges.pendingWriteBytes());
     },
   });
   const stops = [

@@ -104,6 +104,7 @@ export const shuffleCommand = defineCommand({
         registeredExecutors: () => server.registry.executorCount,
         registeredApps: () => server.registry.applicationCount,
         activeStreams: () => server.streams.size,
+        pendingWriteBytes: () => server.pendingWriteBytes,
       });
       const bound = await server.listen();
       logger.info(

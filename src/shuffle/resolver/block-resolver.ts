@@ -1,7 +1,6 @@
 // The block resolver of the external shuffle service: from a registered executor's dirs and a
 // block, the file and byte range to send (spec §3–§4), plus the deletes and checks Spark asks the
 // service for. Every file it opens or deletes is first confined to the allowed roots.
-import type { FileHandle } from 'node:fs/promises';
 import { ShuffleError } from '../errors.ts';
 import {
   isInt32Id,
@@ -21,7 +20,13 @@ import {
   type CorruptionCause,
 } from './corruption-diagnosis.ts';
 import { blockFilePath, type ExecutorShuffleInfo } from './disk-layout.ts';
-import { checkReduceRange, readIndexRangeFrom, type FileSegment } from './index-file.ts';
+import {
+  createFileCache,
+  type FileCache,
+  type FileCacheOptions,
+  type SharedFile,
+} from './file-cache.ts';
+import { checkReduceRange, indexRangeOf, type FileSegment } from './index-file.ts';
 import { cleanupExecutorDirs, removeDirs, type CleanupResult } from './local-dir-cleanup.ts';
 import { checkAbsolutePath, resolveAllowedRoots } from './path-confinement.ts';
 
@@ -49,9 +54,10 @@ export interface BlockResolver {
   ): Promise<FileSegment | undefined>;
   /**
    * Opens a segment's file for sending, confined again at open time (the tree may have changed
-   * since the segment was resolved) and checked to still hold the range. The caller closes it.
+   * since the segment was resolved) and checked to still hold the range. The caller releases it;
+   * the open file is shared with other fetches of the same file.
    */
-  openSegment(segment: FileSegment): Promise<FileHandle>;
+  openSegment(segment: FileSegment): Promise<SharedFile>;
   /**
    * Deletes the named files (rdd_R_P, shuffle_S_M_0.index/.data names); returns how many were
    * deleted. Names that are not such block/file names are skipped, never turned into paths.
@@ -81,11 +87,16 @@ export interface BlockResolver {
   ): Promise<CleanupResult>;
   /** applicationRemoved with cleanup: deletes the local dirs recursively. */
   removeLocalDirs(info: ExecutorShuffleInfo): Promise<CleanupResult>;
+  /** Closes the files kept open between fetches of an executor that is gone. */
+  forget(info: ExecutorShuffleInfo): void;
+  readonly cache: FileCache;
+  close(): Promise<void>;
 }
 
 export interface BlockResolverOptions {
   /** Directories the service may read and delete under; resolved once, on first use. */
   readonly allowedRoots: readonly string[];
+  readonly cache?: FileCacheOptions;
 }
 
 function badIds(what: string): ShuffleError {
@@ -109,6 +120,7 @@ async function withFile<T>(file: OpenedFile, use: (file: OpenedFile) => Promise<
 
 export function createBlockResolver(options: BlockResolverOptions): BlockResolver {
   const configuredRoots = [...options.allowedRoots];
+  const cache = createFileCache(options.cache);
   let resolvedRoots: Promise<string[]> | undefined;
 
   function realRoots(): Promise<string[]> {
@@ -133,22 +145,20 @@ export function createBlockResolver(options: BlockResolverOptions): BlockResolve
     checkRegisteredDirs(info);
     const roots = await realRoots();
     const indexPath = blockFilePath(info, shuffleIndexFile(shuffleId, mapId));
-    const index = await openConfined(indexPath, roots);
+    const index = await cache.index(indexPath, roots);
     if (index === undefined) {
       throw new ShuffleError('ESS_FILE_MISSING', `Failed to open file: ${indexPath}`);
     }
-    const range = await withFile(index, (file) =>
-      readIndexRangeFrom(file.handle, file.size, indexPath, startReduceId, endReduceId),
-    );
+    const range = await indexRangeOf(index, indexPath, startReduceId, endReduceId);
     const dataPath = blockFilePath(info, shuffleDataFile(shuffleId, mapId));
-    const data = await openConfined(dataPath, roots);
+    const data = await cache.acquire(dataPath, roots);
     if (data === undefined) {
       throw new ShuffleError(
         'ESS_FILE_MISSING',
         `Failed to open file: ${dataPath} (the shuffle data file is missing although its index ${indexPath} exists; the map output is incomplete and Spark will recompute it after the fetch failure)`,
       );
     }
-    await data.handle.close();
+    data.release();
     const end = range.offset + range.length;
     if (data.size < end) {
       throw new ShuffleError(
@@ -156,7 +166,8 @@ export function createBlockResolver(options: BlockResolverOptions): BlockResolve
         `Shuffle data file ${dataPath} is ${data.size} bytes, but its index ${indexPath} puts partitions [${startReduceId}, ${endReduceId}) at bytes [${range.offset}, ${end}); the map output is truncated (disk full or a crashed writer?) and Spark will recompute it after the fetch failure`,
       );
     }
-    return { path: data.real, offset: range.offset, length: range.length };
+    // The path as computed: later opens of the segment find the file already open under it.
+    return { path: dataPath, offset: range.offset, length: range.length };
   }
 
   async function rddSegment(
@@ -169,26 +180,36 @@ export function createBlockResolver(options: BlockResolverOptions): BlockResolve
     }
     checkRegisteredDirs(info);
     const roots = await realRoots();
-    const file = await openConfined(blockFilePath(info, rddFile(rddId, splitIndex)), roots);
+    const path = blockFilePath(info, rddFile(rddId, splitIndex));
+    const file = await cache.acquire(path, roots);
     if (file === undefined) return undefined;
-    await file.handle.close();
-    return { path: file.real, offset: 0, length: file.size };
+    file.release();
+    return { path, offset: 0, length: file.size };
   }
 
-  async function openSegment(segment: FileSegment): Promise<FileHandle> {
-    const file = await openConfined(segment.path, await realRoots());
-    if (file === undefined) {
+  async function openSegment(segment: FileSegment): Promise<SharedFile> {
+    const roots = await realRoots();
+    let file = await cache.acquire(segment.path, roots);
+    // A file kept open may have been deleted or cut since: one fstat tells both.
+    let stats = file === undefined ? undefined : await file.handle.stat();
+    if (file !== undefined && stats?.nlink === 0) {
+      file.release();
+      cache.invalidateUnder([segment.path]);
+      file = await cache.acquire(segment.path, roots);
+      stats = file === undefined ? undefined : await file.handle.stat();
+    }
+    if (file === undefined || stats === undefined) {
       throw new ShuffleError('ESS_FILE_MISSING', `Failed to open file: ${segment.path}`);
     }
     const end = segment.offset + segment.length;
-    if (file.size < end) {
-      await file.handle.close();
+    if (stats.size < end) {
+      file.release();
       throw new ShuffleError(
         'ESS_FILE_TRUNCATED',
-        `File ${segment.path} is ${file.size} bytes but the block to send ends at byte ${end}; it was truncated after the block was located`,
+        `File ${segment.path} is ${stats.size} bytes but the block to send ends at byte ${end}; it was truncated after the block was located`,
       );
     }
-    return file.handle;
+    return file;
   }
 
   async function removeBlocks(
@@ -205,6 +226,7 @@ export function createBlockResolver(options: BlockResolverOptions): BlockResolve
     }
     let removed = 0;
     for (const entry of entries) if (await unlinkEntry(entry)) removed++;
+    if (removed > 0) cache.invalidateUnder(info.localDirs);
     return removed;
   }
 
@@ -256,7 +278,13 @@ export function createBlockResolver(options: BlockResolverOptions): BlockResolve
     openSegment,
     removeBlocks,
     diagnoseCorruption,
+    cache,
+    forget(info) {
+      cache.invalidateUnder(info.localDirs);
+    },
+    close: () => cache.close(),
     async cleanupExecutorFiles(info, cleanupOptions) {
+      cache.invalidateUnder(info.localDirs);
       return cleanupExecutorDirs(
         info.localDirs,
         await realRoots(),
@@ -264,6 +292,7 @@ export function createBlockResolver(options: BlockResolverOptions): BlockResolve
       );
     },
     async removeLocalDirs(info) {
+      cache.invalidateUnder(info.localDirs);
       return removeDirs(info.localDirs, await realRoots());
     },
   };

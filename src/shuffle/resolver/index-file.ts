@@ -55,8 +55,40 @@ function corrupt(indexPath: string, detail: string): ShuffleError {
 }
 
 /** `[start, end)` of an already opened index file of `size` bytes. */
-export async function readIndexRangeFrom(
+export function readIndexRangeFrom(
   handle: FileHandle,
+  size: number,
+  indexPath: string,
+  startReduceId: number,
+  endReduceId: number,
+): Promise<IndexRange> {
+  return indexRange(
+    (position, length) => readFully(handle, length, position),
+    size,
+    indexPath,
+    startReduceId,
+    endReduceId,
+  );
+}
+
+/** `[start, end)` of an index held in memory. */
+export function indexRangeOf(
+  index: Buffer,
+  indexPath: string,
+  startReduceId: number,
+  endReduceId: number,
+): Promise<IndexRange> {
+  return indexRange(
+    (position, length) => Promise.resolve(index.subarray(position, position + length)),
+    index.length,
+    indexPath,
+    startReduceId,
+    endReduceId,
+  );
+}
+
+async function indexRange(
+  read: (position: number, length: number) => Promise<Buffer>,
   size: number,
   indexPath: string,
   startReduceId: number,
@@ -85,13 +117,13 @@ export async function readIndexRangeFrom(
   let first: bigint;
   let last: bigint;
   if (endReduceId - startReduceId === 1) {
-    const both = await readFully(handle, 2 * OFFSET_BYTES, startPosition);
+    const both = await read(startPosition, 2 * OFFSET_BYTES);
     if (both.length < 2 * OFFSET_BYTES) throw corrupt(indexPath, 'it shrank while being read');
     first = both.readBigInt64BE(0);
     last = both.readBigInt64BE(OFFSET_BYTES);
   } else {
-    const a = await readFully(handle, OFFSET_BYTES, startPosition);
-    const b = await readFully(handle, OFFSET_BYTES, endPosition);
+    const a = await read(startPosition, OFFSET_BYTES);
+    const b = await read(endPosition, OFFSET_BYTES);
     if (a.length < OFFSET_BYTES || b.length < OFFSET_BYTES) {
       throw corrupt(indexPath, 'it shrank while being read');
     }

@@ -1,23 +1,24 @@
 // One client connection of the shuffle service: frames in, replies out, in the order the requests
-// came. Requests are handled one at a time per connection; the socket stops being read while too
-// many wait, and a reply is not started until the previous one left the socket buffer, so a slow
-// reader holds at most one chunk in memory. File bodies are streamed from disk, never buffered.
-import { once } from 'node:events';
-import type { FileHandle } from 'node:fs/promises';
+// came. Chunk and stream requests are prepared a few ahead (located, opened, small ones read)
+// while earlier replies are written; RPCs are barriers handled in turn. The socket stops being
+// read while too many requests wait, and a reply waits for the previous one to leave the socket
+// buffer, so a slow reader costs at most the read-ahead of its own connection.
 import type { Socket } from 'node:net';
+import { createDigestMd5Server, type DigestMd5Server } from '../auth/digest-md5.ts';
 import { ShuffleError, failureText } from '../errors.ts';
 import { shuffleChannels } from '../observability.ts';
-import { createFrameDecoder } from '../protocol/frame-decoder.ts';
 import {
-  SASL_MESSAGE_TAG,
   AUTH_MESSAGE_TAG,
+  SASL_MESSAGE_TAG,
   decodeSaslMessage,
 } from '../protocol/block-transfer.ts';
-import { encodeFrameHeader, encodeMessage, type TransportMessage } from '../protocol/messages.ts';
-import { createDigestMd5Server, type DigestMd5Server } from '../auth/digest-md5.ts';
+import { createFrameDecoder } from '../protocol/frame-decoder.ts';
+import { encodeMessage, type TransportMessage } from '../protocol/messages.ts';
+import type { BufferPool } from './buffer-pool.ts';
+import { prepareChunkReply, type ChunkRequest, type PreparedReply } from './chunk-reply.ts';
+import type { SharedFile } from '../resolver/file-cache.ts';
 import type { FileSegment } from '../resolver/index-file.ts';
-import { executor, handleRpc, unsupported, type RpcDependencies } from './rpc-handler.ts';
-import type { ChunkSource } from './stream-manager.ts';
+import { handleRpc, unsupported, type RpcDependencies } from './rpc-handler.ts';
 
 export interface ConnectionOptions {
   readonly maxFrameBytes: number;
@@ -27,14 +28,44 @@ export interface ConnectionOptions {
   readonly maxQueuedRequests: number;
   /** The shared secret when clients must authenticate (spark.authenticate), else undefined. */
   readonly authSecret: string | undefined;
+  /** Read buffers shared by all connections. */
+  readonly pool: BufferPool;
 }
 
 export interface ConnectionHandle {
   readonly id: number;
+  /** Reply bytes handed to the socket and not yet sent: bounded by one read buffer per connection. */
+  readonly pendingWriteBytes: number;
   /** Stops reading; resolves once the replies in progress have been written and the socket closed. */
   drain(): Promise<void>;
   destroy(): void;
   readonly closed: Promise<void>;
+}
+
+/** Chunk/stream requests prepared ahead of the one being written. */
+const PREPARE_AHEAD = 16;
+
+interface Queued {
+  readonly message: TransportMessage;
+  prepared?: Promise<PreparedReply>;
+}
+
+/** Resolves on the first of these events and stops listening; an 'error' does not reject it. */
+function when(socket: Socket, ...events: ('drain' | 'close')[]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      for (const event of events) socket.off(event, done);
+      resolve();
+    };
+    for (const event of events) socket.once(event, done);
+  });
+}
+
+function chunkRequest(message: TransportMessage): ChunkRequest | undefined {
+  if (message.type === 'ChunkFetchRequest')
+    return { kind: 'chunk', streamId: message.streamId, chunkIndex: message.chunkIndex };
+  if (message.type === 'StreamRequest') return { kind: 'stream', name: message.streamId };
+  return undefined;
 }
 
 export function serveConnection(
@@ -44,7 +75,7 @@ export function serveConnection(
   options: ConnectionOptions,
 ): ConnectionHandle {
   const remote = `${socket.remoteAddress ?? '?'}:${String(socket.remotePort ?? '?')}`;
-  const queue: TransportMessage[] = [];
+  const queue: Queued[] = [];
   let working = false;
   let draining = false;
   let clientAppId: string | undefined;
@@ -55,12 +86,18 @@ export function serveConnection(
 
   socket.setNoDelay(true);
   shuffleChannels.connectionOpened.publish({ connectionId: id, remote });
-  const closed = once(socket, 'close').then(() => {
+  const closed = when(socket, 'close').then(() => {
     deps.streams.closeConnection(id);
+    // Replies prepared but never written give back their budget and files.
+    for (const entry of queue.splice(0))
+      void entry.prepared?.then((reply) => {
+        reply.release();
+      });
     shuffleChannels.connectionClosed.publish({ connectionId: id, remote });
   });
 
   const drop = (reason: string): void => {
+    if (socket.destroyed) return;
     shuffleChannels.connectionDropped.publish({ connectionId: id, remote, reason });
     socket.destroy();
   };
@@ -78,7 +115,7 @@ export function serveConnection(
   const decoder = createFrameDecoder(
     {
       message(message) {
-        queue.push(message);
+        queue.push({ message });
         if (queue.length >= options.maxQueuedRequests) socket.pause();
         void pump();
       },
@@ -104,131 +141,79 @@ export function serveConnection(
   /** Writes and waits until the socket buffer drained, so replies never pile up in memory. */
   const write = async (data: Buffer): Promise<void> => {
     if (socket.destroyed) return;
-    if (!socket.write(data)) await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
+    if (!socket.write(data)) await when(socket, 'drain', 'close');
   };
 
-  const writeSegment = async (segment: FileSegment, file: FileHandle): Promise<void> => {
-    if (segment.length === 0) {
-      await file.close();
+  const isOpen = (): boolean => !socket.destroyed;
+
+  /** Resolves once the socket buffer is below its mark again (or the socket is gone). */
+  const drained = async (): Promise<void> => {
+    if (socket.destroyed || !socket.writableNeedDrain) return;
+    await when(socket, 'drain', 'close');
+  };
+
+  /** Writes a reply; pooled buffers go back to the pool once the socket has taken them. */
+  const writeReply = async (reply: PreparedReply): Promise<void> => {
+    if (reply.failure !== undefined) failed('fetch', reply.failure.request, reply.failure.error);
+    if (socket.destroyed) {
+      reply.release();
       return;
     }
-    const stream = file.createReadStream({
-      start: segment.offset,
-      end: segment.offset + segment.length - 1,
-      highWaterMark: 256 * 1024,
-      autoClose: true,
-    });
-    let sent = 0;
-    try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        if (socket.destroyed) break;
-        sent += chunk.length;
-        await write(chunk);
-      }
-    } finally {
-      stream.destroy();
-    }
-    // The header promised `length` bytes; a file cut short underneath can't be answered in frame.
-    if (sent !== segment.length && !socket.destroyed)
-      drop(`${segment.path} ended ${segment.length - sent} bytes early while it was sent`);
-  };
-
-  interface ResolvedChunk {
-    readonly segment: FileSegment;
-    readonly file: FileHandle;
-    readonly blocks: number;
-    readonly appId: string;
-  }
-
-  /** Locates and opens the chunk's bytes, so any failure is known before a success header goes out. */
-  const resolveChunk = async (source: ChunkSource, appId: string): Promise<ResolvedChunk> => {
-    const info = executor(deps, appId, source.execId);
-    let segment: FileSegment;
-    let blocks = 1;
-    if (source.kind === 'rdd') {
-      const found = await deps.resolver.rddSegment(info, source.rddId, source.splitIndex);
-      if (found === undefined) throw new ShuffleError('ESS_FILE_MISSING', 'Chunk was not found');
-      segment = found;
+    if (reply.body !== undefined) {
+      socket.cork();
+      socket.write(reply.head);
+      socket.write(reply.body, () => {
+        reply.release();
+      });
+      socket.uncork();
     } else {
-      segment = await deps.resolver.shuffleSegment(
-        info,
-        source.shuffleId,
-        source.mapId,
-        source.startReduceId,
-        source.endReduceId,
-      );
-      blocks = source.endReduceId - source.startReduceId;
+      socket.write(reply.head);
+      if (reply.file === undefined) reply.release();
+      else {
+        try {
+          await streamFile(reply.file.shared, reply.file.segment);
+        } finally {
+          reply.release();
+        }
+      }
     }
-    return { segment, blocks, appId, file: await deps.resolver.openSegment(segment) };
+    // Streaming awaited: the socket may have closed meanwhile.
+    if (reply.served !== undefined && isOpen()) shuffleChannels.chunkServed.publish(reply.served);
+    await drained();
   };
 
-  const handleChunkFetch = async (streamId: bigint, chunkIndex: number): Promise<void> => {
-    let resolved: ResolvedChunk;
-    try {
-      const next = deps.streams.take(streamId, chunkIndex, id, clientAppId);
-      resolved = await resolveChunk(next.source, next.appId);
-    } catch (error) {
-      failed('chunk-fetch', `ChunkFetchRequest(${streamId}, ${chunkIndex})`, error);
-      await write(
-        encodeMessage({
-          type: 'ChunkFetchFailure',
-          streamId,
-          chunkIndex,
-          error: failureText(error),
-        }),
-      );
-      return;
+  /** Sends a segment larger than one buffer, piece by piece through the pool. */
+  const streamFile = async (file: SharedFile, segment: FileSegment): Promise<void> => {
+    let sent = 0;
+    while (sent < segment.length && !socket.destroyed) {
+      const piece = await options.pool.acquire();
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await file.handle.read(
+          piece,
+          0,
+          Math.min(piece.length, segment.length - sent),
+          segment.offset + sent,
+        ));
+      } catch (error) {
+        options.pool.release(piece);
+        throw error;
+      }
+      if (bytesRead === 0) {
+        options.pool.release(piece);
+        // The header promised `length` bytes; a file cut short underneath can't be answered in frame.
+        drop(`${segment.path} ended ${segment.length - sent} bytes early while it was sent`);
+        return;
+      }
+      sent += bytesRead;
+      socket.write(piece.subarray(0, bytesRead), () => {
+        options.pool.release(piece);
+      });
+      await drained();
     }
-    await write(
-      encodeFrameHeader(
-        { type: 'ChunkFetchSuccess', streamId, chunkIndex, body: Buffer.alloc(0) },
-        resolved.segment.length,
-      ),
-    );
-    await writeSegment(resolved.segment, resolved.file);
-    shuffleChannels.chunkServed.publish({
-      appId: resolved.appId,
-      blocks: resolved.blocks,
-      bytes: resolved.segment.length,
-      mode: 'chunk',
-    });
-  };
-
-  const handleStreamRequest = async (streamName: string): Promise<void> => {
-    let resolved: ResolvedChunk;
-    try {
-      const match = /^(\d{1,19})_(\d{1,10})$/.exec(streamName);
-      if (match === null)
-        throw new ShuffleError('ESS_STREAM', `Stream '${streamName}' was not found.`);
-      const next = deps.streams.take(BigInt(match[1] ?? ''), Number(match[2]), id, clientAppId);
-      resolved = await resolveChunk(next.source, next.appId);
-    } catch (error) {
-      failed('stream', `StreamRequest(${streamName})`, error);
-      const text =
-        error instanceof ShuffleError && error.message === 'Chunk was not found'
-          ? `Stream '${streamName}' was not found.`
-          : failureText(error);
-      await write(encodeMessage({ type: 'StreamFailure', streamId: streamName, error: text }));
-      return;
-    }
-    await write(
-      encodeMessage({
-        type: 'StreamResponse',
-        streamId: streamName,
-        byteCount: BigInt(resolved.segment.length),
-      }),
-    );
-    await writeSegment(resolved.segment, resolved.file);
-    shuffleChannels.chunkServed.publish({
-      appId: resolved.appId,
-      blocks: resolved.blocks,
-      bytes: resolved.segment.length,
-      mode: 'stream',
-    });
   };
 
   const handleAuth = (body: Buffer): Buffer => {
-    const secret = options.authSecret ?? '';
     if (body[0] === AUTH_MESSAGE_TAG) {
       // Spark's client falls back to SASL on the same connection when this fails.
       throw new ShuffleError(
@@ -246,23 +231,34 @@ export function serveConnection(
     if (sasl === undefined) {
       if (step.payload.length > 0)
         throw new ShuffleError('ESS_AUTH', 'DIGEST-MD5 must not have an initial response');
-      sasl = createDigestMd5Server({ secret });
+      sasl = createDigestMd5Server({ secret: options.authSecret ?? '' });
       saslAppId = step.appId;
       return sasl.challenge();
     }
-    if (step.appId !== saslAppId)
+    if (step.appId !== saslAppId) {
       throw new ShuffleError(
         'ESS_AUTH',
         `SASL steps for two applications (${String(saslAppId)}, ${step.appId}) on one connection`,
       );
+    }
     const reply = sasl.respond(step.payload);
     clientAppId = step.appId;
     return reply;
   };
 
+  const respondFailure = async (
+    requestId: bigint,
+    request: string,
+    error: unknown,
+  ): Promise<void> => {
+    failed('rpc', request, error);
+    await write(encodeMessage({ type: 'RpcFailure', requestId, error: failureText(error) }));
+  };
+
+  /** Everything but chunk and stream requests, in turn. */
   const handle = async (message: TransportMessage): Promise<void> => {
     switch (message.type) {
-      case 'RpcRequest': {
+      case 'RpcRequest':
         try {
           const reply = authenticated()
             ? await handleRpc(message.body, { connectionId: id, clientAppId }, deps)
@@ -271,33 +267,11 @@ export function serveConnection(
             encodeMessage({ type: 'RpcResponse', requestId: message.requestId, body: reply }),
           );
         } catch (error) {
-          failed('rpc', `RPC ${message.requestId}`, error);
-          await write(
-            encodeMessage({
-              type: 'RpcFailure',
-              requestId: message.requestId,
-              error: failureText(error),
-            }),
-          );
-          if (!authenticated() && sasl !== undefined) {
-            // A failed SASL exchange cannot be resumed on this connection.
-            drop('authentication failed');
-          }
+          await respondFailure(message.requestId, `RPC ${message.requestId}`, error);
+          // A failed SASL exchange cannot be resumed on this connection.
+          if (!authenticated() && sasl !== undefined) drop('authentication failed');
         }
         return;
-      }
-      case 'ChunkFetchRequest':
-        if (!authenticated()) {
-          drop('ChunkFetchRequest before authentication');
-          return;
-        }
-        return handleChunkFetch(message.streamId, message.chunkIndex);
-      case 'StreamRequest':
-        if (!authenticated()) {
-          drop('StreamRequest before authentication');
-          return;
-        }
-        return handleStreamRequest(message.streamId);
       case 'OneWayMessage':
         if (!authenticated()) {
           drop('OneWayMessage before authentication');
@@ -309,34 +283,24 @@ export function serveConnection(
           failed('one-way', 'OneWayMessage', error);
         }
         return;
-      case 'UploadStream': {
-        const error = authenticated()
-          ? unsupported('PushBlockStream')
-          : new ShuffleError('ESS_AUTH', 'Unauthenticated call: UploadStream');
-        failed('upload', 'UploadStream', error);
-        await write(
-          encodeMessage({
-            type: 'RpcFailure',
-            requestId: message.requestId,
-            error: failureText(error),
-          }),
+      case 'UploadStream':
+        await respondFailure(
+          message.requestId,
+          'UploadStream',
+          authenticated()
+            ? unsupported('PushBlockStream')
+            : new ShuffleError('ESS_AUTH', 'Unauthenticated call: UploadStream'),
         );
         // Its body follows the frame and cannot be skipped safely: Spark closes here too.
         drop('UploadStream is not accepted');
         return;
-      }
-      case 'MergedBlockMetaRequest': {
-        const error = unsupported('MergedBlockMetaRequest');
-        failed('rpc', 'MergedBlockMetaRequest', error);
-        await write(
-          encodeMessage({
-            type: 'RpcFailure',
-            requestId: message.requestId,
-            error: failureText(error),
-          }),
+      case 'MergedBlockMetaRequest':
+        await respondFailure(
+          message.requestId,
+          'MergedBlockMetaRequest',
+          unsupported('MergedBlockMetaRequest'),
         );
         return;
-      }
       default:
         // A response sent to the server: nothing asked for it.
         failed(
@@ -351,19 +315,48 @@ export function serveConnection(
     }
   };
 
+  /** Starts preparing the chunk requests at the head of the queue, up to the first RPC. */
+  const prepareAhead = (): void => {
+    let ahead = 0;
+    for (const entry of queue) {
+      if (ahead >= PREPARE_AHEAD) return;
+      const request = chunkRequest(entry.message);
+      if (request === undefined) return;
+      entry.prepared ??= prepareChunkReply(request, {
+        deps,
+        connectionId: id,
+        clientAppId,
+        pool: options.pool,
+      });
+      ahead++;
+    }
+  };
+
   const pump = async (): Promise<void> => {
     if (working) return;
     working = true;
     try {
-      for (let message = queue.shift(); message !== undefined; message = queue.shift()) {
-        if (socket.destroyed) break;
-        if (queue.length < options.maxQueuedRequests / 2 && socket.isPaused() && !draining)
+      while (queue.length > 0 && !socket.destroyed) {
+        if (!draining && socket.isPaused() && queue.length < options.maxQueuedRequests / 2)
           socket.resume();
+        const head = queue[0];
+        if (head === undefined) break;
+        const request = chunkRequest(head.message);
         try {
-          await handle(message);
+          if (request !== undefined && !authenticated()) {
+            drop(`${head.message.type} before authentication`);
+          } else if (request !== undefined) {
+            prepareAhead();
+            const prepared =
+              head.prepared ?? Promise.reject(new Error('chunk reply was not prepared'));
+            await writeReply(await prepared);
+          } else {
+            await handle(head.message);
+          }
         } catch (error) {
           drop(`internal error: ${error instanceof Error ? error.message : String(error)}`);
         }
+        queue.shift();
       }
     } finally {
       working = false;
@@ -374,6 +367,9 @@ export function serveConnection(
   return {
     id,
     closed,
+    get pendingWriteBytes() {
+      return socket.writableLength;
+    },
     drain() {
       draining = true;
       socket.pause();

@@ -8,6 +8,7 @@ import { listenError } from '../../core/system-errors.ts';
 import { shuffleChannels } from '../observability.ts';
 import { openExecutorRegistry, type ExecutorRegistry } from '../registry/executor-registry.ts';
 import { createBlockResolver, type BlockResolver } from '../resolver/block-resolver.ts';
+import { createBufferPool } from './buffer-pool.ts';
 import { serveConnection, type ConnectionHandle } from './connection.ts';
 import { createStreamManager, type StreamManager } from './stream-manager.ts';
 
@@ -24,6 +25,8 @@ export interface ShuffleServerConfig {
   readonly idleTimeoutMs: number;
   readonly maxQueuedRequests: number;
   readonly maxConnections: number;
+  /** 64 KiB read buffers shared by all connections (memory for file data at most). */
+  readonly bufferPieces?: number;
 }
 
 export const SHUFFLE_DEFAULTS = {
@@ -33,6 +36,9 @@ export const SHUFFLE_DEFAULTS = {
   idleTimeoutMs: 120_000,
   maxQueuedRequests: 4096,
   maxConnections: 10_000,
+  // Read buffers shared by all connections: 512 × 64 KiB = 32 MiB for file data at most.
+  bufferPieceBytes: 64 * 1024,
+  bufferPieces: 512,
 } as const;
 
 export interface ShuffleServer extends Closeable {
@@ -42,6 +48,8 @@ export interface ShuffleServer extends Closeable {
   readonly resolver: BlockResolver;
   readonly streams: StreamManager;
   readonly connections: number;
+  /** Reply bytes queued in socket buffers across all connections. */
+  readonly pendingWriteBytes: number;
 }
 
 const SERVICE = 'shuffle';
@@ -52,6 +60,10 @@ export function createShuffleServer(config: ShuffleServerConfig): ShuffleServer 
   const streams = createStreamManager();
   const deps = { registry, resolver, streams, allowedRoots: config.allowedRoots };
   const open = new Map<number, ConnectionHandle>();
+  const pool = createBufferPool({
+    pieceBytes: SHUFFLE_DEFAULTS.bufferPieceBytes,
+    pieces: config.bufferPieces ?? SHUFFLE_DEFAULTS.bufferPieces,
+  });
   let nextConnectionId = 1;
 
   const server: Server = createServer({ noDelay: true, keepAlive: false }, (socket: Socket) => {
@@ -70,6 +82,7 @@ export function createShuffleServer(config: ShuffleServerConfig): ShuffleServer 
       idleTimeoutMs: config.idleTimeoutMs,
       maxQueuedRequests: config.maxQueuedRequests,
       authSecret: config.authSecret,
+      pool,
     });
     open.set(id, handle);
     void handle.closed.then(() => open.delete(id));
@@ -90,6 +103,11 @@ export function createShuffleServer(config: ShuffleServerConfig): ShuffleServer 
     streams,
     get connections() {
       return open.size;
+    },
+    get pendingWriteBytes() {
+      let total = 0;
+      for (const handle of open.values()) total += handle.pendingWriteBytes;
+      return total;
     },
     address,
     listen() {
@@ -132,6 +150,7 @@ export function createShuffleServer(config: ShuffleServerConfig): ShuffleServer 
       await stopped;
       clearTimeout(timer);
       registry.close();
+      await resolver.close();
       return drained;
     },
   };

@@ -2,7 +2,7 @@
 // would, next to the Spark processes of a run.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startProcess, type ManagedProcess } from './process-tree.ts';
+import { describeExit, startProcess, type ManagedProcess } from './process-tree.ts';
 import { REPO_ROOT } from './spark-install.ts';
 import type { SparkRun } from './spark-processes.ts';
 import { canConnect, freePort, waitUntil } from './wait.ts';
@@ -62,14 +62,25 @@ export async function startSparkplaneShuffle(
     logDir: join(run.dir, 'logs'),
   });
   try {
-    await process.waitForLog(
-      new RegExp(`shuffle service on ${LOOPBACK.replace(/\./g, '\\.')}:${port}`),
-      60_000,
+    // Ready when both ports answer: /healthz on the metrics port, TCP on the shuffle port.
+    await waitUntil(
+      async () => {
+        const health = await fetch(`http://${LOOPBACK}:${metricsPort}/healthz`, {
+          signal: AbortSignal.timeout(1000),
+        });
+        return health.ok && (await canConnect(LOOPBACK, port)) ? true : undefined;
+      },
+      {
+        what: `sparkplane shuffle to answer on ${LOOPBACK}:${port} (see ${process.logFile})`,
+        timeoutMs: 60_000,
+        abortIf: () => {
+          const exit = process.exit();
+          return exit === undefined
+            ? undefined
+            : `it exited (${describeExit(exit)}); see ${process.logFile}`;
+        },
+      },
     );
-    await waitUntil(async () => ((await canConnect(LOOPBACK, port)) ? true : undefined), {
-      what: `sparkplane shuffle to accept connections on ${LOOPBACK}:${port}`,
-      timeoutMs: 30_000,
-    });
   } catch (error) {
     await process.stop();
     throw error;

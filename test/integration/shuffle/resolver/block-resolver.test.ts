@@ -31,13 +31,13 @@ async function exists(file: string): Promise<boolean> {
 }
 
 async function segmentBytes(segment: FileSegment): Promise<string> {
-  const handle = await resolver.openSegment(segment);
+  const file = await resolver.openSegment(segment);
   try {
     const bytes = Buffer.alloc(segment.length);
-    if (segment.length > 0) await handle.read(bytes, 0, segment.length, segment.offset);
+    if (segment.length > 0) await file.handle.read(bytes, 0, segment.length, segment.offset);
     return bytes.toString('latin1');
   } finally {
-    await handle.close();
+    file.release();
   }
 }
 

@@ -1,8 +1,9 @@
 // Structured logs: JSON lines by default, readable text when stderr is a terminal. Library code
 // never logs directly; it publishes on diagnostics channels and subscribeLogs() turns those
 // events into log lines here, in one place.
+import { createRequire } from 'node:module';
 import { pino, type Logger, type DestinationStream } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+import type { PinoPretty as PinoPrettyFactory } from 'pino-pretty';
 import { channels } from './diagnostics.ts';
 
 export type { Logger } from 'pino';
@@ -27,6 +28,10 @@ export function createLogger(options: LoggerOptions): Logger {
   const base = { name: 'sparkplane' };
   if (pretty) {
     const colorize = isTty && process.env.NO_COLOR === undefined;
+    // Loaded only for terminals: services log JSON and need not carry the formatter.
+    const { PinoPretty } = createRequire(import.meta.url)('pino-pretty') as {
+      PinoPretty: typeof PinoPrettyFactory;
+    };
     const stream = PinoPretty({
       colorize,
       destination: options.destination ?? 2,

@@ -20,16 +20,47 @@ export function shuffleAdminRoutes(
   return {
     [SHUFFLE_API_PREFIX]: async (request, response) => {
       const url = new URL(request.url ?? '/', 'http://admin');
-      const parts = url.pathname
-        .slice(SHUFFLE_API_PREFIX.length)
-        .split('/')
-        .filter(Boolean)
-        .map(decodeURIComponent);
-      if (request.method === 'GET' && parts.length === 1 && parts[0] === 'apps') {
+      let parts: string[];
+      try {
+        parts = url.pathname
+          .slice(SHUFFLE_API_PREFIX.length)
+          .split('/')
+          .filter(Boolean)
+          .map(decodeURIComponent);
+      } catch {
+        send(response, 400, { error: `malformed percent-encoding in ${url.pathname}` });
+        return;
+      }
+      const [apps, appId, third, execId, fifth] = parts;
+      const route =
+        apps === 'apps' && parts.length === 1
+          ? 'list'
+          : apps === 'apps' && appId !== undefined && third === 'remove' && parts.length === 3
+            ? 'remove-app'
+            : apps === 'apps' &&
+                appId !== undefined &&
+                third === 'executors' &&
+                execId !== undefined &&
+                fifth === 'remove' &&
+                parts.length === 5
+              ? 'remove-executor'
+              : undefined;
+      if (route === undefined) {
+        send(response, 404, {
+          error: `unknown shuffle admin path ${url.pathname}; use GET ${SHUFFLE_API_PREFIX}apps, POST ${SHUFFLE_API_PREFIX}apps/APP/remove[?cleanup=true] or POST ${SHUFFLE_API_PREFIX}apps/APP/executors/EXEC/remove`,
+        });
+        return;
+      }
+      const method = route === 'list' ? 'GET' : 'POST';
+      if (request.method !== method) {
+        send(response, 405, { error: `use ${method} ${url.pathname}` });
+        return;
+      }
+      if (route === 'list') {
         send(response, 200, {
-          apps: server.registry.applications().map((appId) => ({
-            appId,
-            executors: server.registry.executorsOf(appId).map((entry) => ({
+          apps: server.registry.applications().map((app) => ({
+            appId: app,
+            executors: server.registry.executorsOf(app).map((entry) => ({
               execId: entry.execId,
               localDirs: entry.info.localDirs,
               registeredAt: new Date(entry.registeredAt).toISOString(),
@@ -38,18 +69,12 @@ export function shuffleAdminRoutes(
         });
         return;
       }
-      if (request.method !== 'POST') {
-        send(response, 405, {
-          error: `use GET ${SHUFFLE_API_PREFIX}apps, or POST to remove an app or an executor`,
-        });
-        return;
-      }
       if (!fromLoopback(request)) {
         send(response, 403, { error: 'changes are accepted from this machine only (loopback)' });
         return;
       }
-      const [apps, appId, third, execId, fifth] = parts;
-      if (apps === 'apps' && appId !== undefined && third === 'remove' && parts.length === 3) {
+      if (appId === undefined) return;
+      if (route === 'remove-app') {
         const cleanup = url.searchParams.get('cleanup') === 'true';
         if (cleanup && !options.cleanupLocalDirs) {
           send(response, 400, {
@@ -59,38 +84,26 @@ export function shuffleAdminRoutes(
           return;
         }
         const removed = server.registry.removeApplication(appId);
+        for (const entry of removed) server.resolver.forget(entry.info);
         if (cleanup)
           await Promise.all(removed.map((entry) => server.resolver.removeLocalDirs(entry.info)));
         shuffleChannels.applicationRemoved.publish({ appId, executors: removed.length, cleanup });
         send(response, 200, { appId, removedExecutors: removed.length, localDirsDeleted: cleanup });
         return;
       }
-      if (
-        apps === 'apps' &&
-        appId !== undefined &&
-        third === 'executors' &&
-        execId !== undefined &&
-        fifth === 'remove' &&
-        parts.length === 5
-      ) {
-        const info = server.registry.get(appId, execId);
-        if (info === undefined) {
-          send(response, 404, {
-            error: `Executor is not registered (appId=${appId}, execId=${execId})`,
-          });
-          return;
-        }
-        const cleanup = await server.resolver.cleanupExecutorFiles(info);
-        send(response, 200, {
-          appId,
-          execId,
-          deletedFiles: cleanup.removed,
-          failures: cleanup.failures.map((failure) => `${failure.path}: ${failure.error.message}`),
+      const info = execId === undefined ? undefined : server.registry.get(appId, execId);
+      if (info === undefined || execId === undefined) {
+        send(response, 404, {
+          error: `Executor is not registered (appId=${appId}, execId=${String(execId)})`,
         });
         return;
       }
-      send(response, 404, {
-        error: `unknown shuffle admin path ${url.pathname}; use POST ${SHUFFLE_API_PREFIX}apps/APP/remove[?cleanup=true] or ${SHUFFLE_API_PREFIX}apps/APP/executors/EXEC/remove`,
+      const cleanup = await server.resolver.cleanupExecutorFiles(info);
+      send(response, 200, {
+        appId,
+        execId,
+        deletedFiles: cleanup.removed,
+        failures: cleanup.failures.map((failure) => `${failure.path}: ${failure.error.message}`),
       });
     },
   };

@@ -23,9 +23,15 @@ export function startSweeper(registry: ExecutorRegistry, intervalMs: number): Sw
   const sweep = async (): Promise<string[]> => {
     const removed: string[] = [];
     for (const appId of registry.applications()) {
-      const dirs = registry.executorsOf(appId).flatMap((entry) => entry.info.localDirs);
+      const before = registry.executorsOf(appId);
+      const dirs = before.flatMap((entry) => entry.info.localDirs);
       const present = await Promise.all(dirs.map(exists));
       if (present.some(Boolean)) continue;
+      // An executor that registered while the dirs were checked keeps the app alive.
+      const now = registry.executorsOf(appId);
+      const unchanged =
+        now.length === before.length && now.every((entry, index) => entry === before[index]);
+      if (!unchanged) continue;
       const executors = registry.removeApplication(appId);
       shuffleChannels.applicationRemoved.publish({
         appId,

@@ -1,6 +1,7 @@
 // The block resolver of the external shuffle service: from a registered executor's dirs and a
 // block, the file and byte range to send (spec §3–§4), plus the deletes and checks Spark asks the
 // service for. Every file it opens or deletes is first confined to the allowed roots.
+import { fstatSync } from 'node:fs';
 import { ShuffleError } from '../errors.ts';
 import {
   isInt32Id,
@@ -190,13 +191,15 @@ export function createBlockResolver(options: BlockResolverOptions): BlockResolve
   async function openSegment(segment: FileSegment): Promise<SharedFile> {
     const roots = await realRoots();
     let file = await cache.acquire(segment.path, roots);
-    // A file kept open may have been deleted or cut since: one fstat tells both.
-    let stats = file === undefined ? undefined : await file.handle.stat();
+    // A file kept open may have been deleted or cut since: one fstat tells both. It is a
+    // synchronous call on purpose: a handful of microseconds, where a trip through the thread
+    // pool costs more than sending a small block.
+    let stats = file === undefined ? undefined : fstatSync(file.handle.fd);
     if (file !== undefined && stats?.nlink === 0) {
       file.release();
       cache.invalidateUnder([segment.path]);
       file = await cache.acquire(segment.path, roots);
-      stats = file === undefined ? undefined : await file.handle.stat();
+      stats = file === undefined ? undefined : fstatSync(file.handle.fd);
     }
     if (file === undefined || stats === undefined) {
       throw new ShuffleError('ESS_FILE_MISSING', `Failed to open file: ${segment.path}`);

@@ -2,6 +2,7 @@
 // located and opened (and, when it fits one pooled buffer, read) while earlier replies are still
 // being written, so a connection's requests overlap their disk work but leave in order. A chunk
 // that is larger, or finds the pool short, is streamed from disk through pooled buffers in turn.
+import { readSync } from 'node:fs';
 import { ShuffleError, failureText } from '../errors.ts';
 import { encodeFrameHeader, encodeMessage } from '../protocol/messages.ts';
 import type { SharedFile } from '../resolver/file-cache.ts';
@@ -62,10 +63,16 @@ async function locate(
   return { segment, blocks: source.endReduceId - source.startReduceId };
 }
 
-async function readExactly(file: SharedFile, segment: FileSegment, body: Buffer): Promise<Buffer> {
+/**
+ * Reads the chunk with positioned reads on the event loop, as Spark's Netty threads send file
+ * regions on theirs: shuffle files are mostly in the page cache, and for a small block the trip
+ * through libuv's thread pool costs more than the read itself.
+ */
+function readExactly(file: SharedFile, segment: FileSegment, body: Buffer): Buffer {
   let filled = 0;
   while (filled < body.length) {
-    const { bytesRead } = await file.handle.read(
+    const bytesRead = readSync(
+      file.handle.fd,
       body,
       filled,
       body.length - filled,
@@ -179,7 +186,7 @@ export function prepareChunkReply(
       }
       let body: Buffer;
       try {
-        body = await readExactly(shared, segment, piece.subarray(0, segment.length));
+        body = readExactly(shared, segment, piece.subarray(0, segment.length));
       } catch (error) {
         context.pool.release(piece);
         throw error;

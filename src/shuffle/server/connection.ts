@@ -3,6 +3,7 @@
 // while earlier replies are written; RPCs are barriers handled in turn. The socket stops being
 // read while too many requests wait, and a reply waits for the previous one to leave the socket
 // buffer, so a slow reader costs at most the read-ahead of its own connection.
+import { readSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { createDigestMd5Server, type DigestMd5Server } from '../auth/digest-md5.ts';
 import { ShuffleError, failureText } from '../errors.ts';
@@ -135,7 +136,11 @@ export function serveConnection(
   });
   socket.on('error', () => undefined);
   socket.setTimeout(options.idleTimeoutMs, () => {
+    // Nothing read or written for the whole period: either nothing to do, or a peer that stopped
+    // reading its replies. Spark's idle handler closes both.
     if (!working && queue.length === 0) drop(`idle for ${options.idleTimeoutMs} ms`);
+    else if (socket.writableNeedDrain)
+      drop(`the peer read nothing for ${options.idleTimeoutMs} ms`);
   });
 
   /** Writes and waits until the socket buffer drained, so replies never pile up in memory. */
@@ -189,12 +194,14 @@ export function serveConnection(
       const piece = await options.pool.acquire();
       let bytesRead: number;
       try {
-        ({ bytesRead } = await file.handle.read(
+        // On the event loop, like the small reads (see chunk-reply.ts).
+        bytesRead = readSync(
+          file.handle.fd,
           piece,
           0,
           Math.min(piece.length, segment.length - sent),
           segment.offset + sent,
-        ));
+        );
       } catch (error) {
         options.pool.release(piece);
         throw error;

@@ -25,7 +25,7 @@ export interface ShuffleServerConfig {
   readonly idleTimeoutMs: number;
   readonly maxQueuedRequests: number;
   readonly maxConnections: number;
-  /** 64 KiB read buffers shared by all connections (memory for file data at most). */
+  /** 256 KiB read buffers shared by all connections (the memory for file data at most). */
   readonly bufferPieces?: number;
 }
 
@@ -36,9 +36,9 @@ export const SHUFFLE_DEFAULTS = {
   idleTimeoutMs: 120_000,
   maxQueuedRequests: 4096,
   maxConnections: 10_000,
-  // Read buffers shared by all connections: 512 × 64 KiB = 32 MiB for file data at most.
-  bufferPieceBytes: 64 * 1024,
-  bufferPieces: 512,
+  // Read buffers shared by all connections: 128 × 256 KiB = 32 MiB for file data at most.
+  bufferPieceBytes: 256 * 1024,
+  bufferPieces: 128,
 } as const;
 
 export interface ShuffleServer extends Closeable {

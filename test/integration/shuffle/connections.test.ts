@@ -1,5 +1,5 @@
 // Connection handling of the shuffle server over real sockets: thousands at once, the connection
-// limit, and the idle timeout that closes connections with nothing to do.
+// limit, the idle timeout that closes connections with nothing to do, and clients that reset.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
@@ -263,13 +263,15 @@ describe('shuffle server process', () => {
     'survives clients that reset their connection',
     {
       timeout: 20_000,
-      todo: 'src bug: src/shuffle/server/connection.ts builds `closed` with events.once(socket, "close"), which rejects when the socket emits "error" first; a client that resets its connection (ECONNRESET) makes it reject unhandled and the process dies (no unhandledRejection handler), and server.close() rejects on the same promise',
     },
     async () => {
       const root = await tempRoot('reset');
       const info = executorInfo([join(root, 'blockmgr-reset')]);
       await writeMapOutput(info, 0, 1n, [partitionBytes(1, 0, 4 * 1024 * 1024)]);
-      const started = await startServerProcess(root);
+      const started = await startServerProcess(root).catch(async (error: unknown) => {
+        await removeRoot(root);
+        throw error;
+      });
       const clients: TransportClient[] = [];
       const ask = async (): Promise<void> => {
         const client = await connectTransport({ host: '127.0.0.1', port: started.port });
@@ -280,12 +282,12 @@ describe('shuffle server process', () => {
         );
         assert.deepEqual(await localDirsOf(client, '0'), info.localDirs);
       };
-      const assertAlive = async (after: string): Promise<void> => {
+      const assertAlive = async (event: string): Promise<void> => {
         await delay(300);
         assert.equal(
           started.child.exitCode ?? started.child.signalCode,
           null,
-          `the server process died after ${after}: ${started.stderr()}`,
+          `the server process died after ${event}: ${started.stderr()}`,
         );
       };
       try {

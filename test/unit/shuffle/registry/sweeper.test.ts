@@ -81,19 +81,13 @@ describe('sweeper', () => {
     assert.deepEqual(await sweeper.sweep(), []);
   });
 
-  it(
-    'keeps an executor that registers while its app is being swept',
-    {
-      todo: 'src bug: src/shuffle/registry/sweeper.ts:26-29 reads the dirs, awaits the existence checks, then removeApplication(appId) removes every executor registered by then, including one registered during the await whose dirs exist',
-    },
-    async () => {
-      registry.register('app-1', '0', info([await dir('gone', false)]));
-      const fresh = await dir('fresh', true);
-      const sweeping = sweeper.sweep();
-      // Registered after the sweep read the app's dirs, before it decided.
-      registry.register('app-1', '1', info([fresh]));
-      await sweeping;
-      assert.deepEqual(registry.get('app-1', '1'), info([fresh]));
-    },
-  );
+  it('keeps an executor that registers while its app is being swept', async () => {
+    registry.register('app-1', '0', info([await dir('gone', false)]));
+    const fresh = await dir('fresh', true);
+    const sweeping = sweeper.sweep();
+    // Registered after the sweep read the app's dirs, before it decided.
+    registry.register('app-1', '1', info([fresh]));
+    await sweeping;
+    assert.deepEqual(registry.get('app-1', '1'), info([fresh]));
+  });
 });

@@ -36,9 +36,9 @@ export const SHUFFLE_DEFAULTS = {
   idleTimeoutMs: 120_000,
   maxQueuedRequests: 4096,
   maxConnections: 10_000,
-  // Read buffers shared by all connections: 128 × 256 KiB = 32 MiB for file data at most.
+  // Read buffers shared by all connections: 64 × 256 KiB = 16 MiB for file data at most.
   bufferPieceBytes: 256 * 1024,
-  bufferPieces: 128,
+  bufferPieces: 64,
 } as const;
 
 export interface ShuffleServer extends Closeable {
@@ -66,27 +66,31 @@ export function createShuffleServer(config: ShuffleServerConfig): ShuffleServer 
   });
   let nextConnectionId = 1;
 
-  const server: Server = createServer({ noDelay: true, keepAlive: false }, (socket: Socket) => {
-    if (open.size >= config.maxConnections) {
-      shuffleChannels.connectionDropped.publish({
-        connectionId: 0,
-        remote: `${socket.remoteAddress ?? '?'}:${String(socket.remotePort ?? '?')}`,
-        reason: `connection limit ${config.maxConnections} reached`,
+  const server: Server = createServer(
+    // Two pooled buffers may wait in a socket before a reply waits for it to drain.
+    { noDelay: true, keepAlive: false, highWaterMark: 2 * SHUFFLE_DEFAULTS.bufferPieceBytes },
+    (socket: Socket) => {
+      if (open.size >= config.maxConnections) {
+        shuffleChannels.connectionDropped.publish({
+          connectionId: 0,
+          remote: `${socket.remoteAddress ?? '?'}:${String(socket.remotePort ?? '?')}`,
+          reason: `connection limit ${config.maxConnections} reached`,
+        });
+        socket.destroy();
+        return;
+      }
+      const id = nextConnectionId++;
+      const handle = serveConnection(socket, id, deps, {
+        maxFrameBytes: config.maxFrameBytes,
+        idleTimeoutMs: config.idleTimeoutMs,
+        maxQueuedRequests: config.maxQueuedRequests,
+        authSecret: config.authSecret,
+        pool,
       });
-      socket.destroy();
-      return;
-    }
-    const id = nextConnectionId++;
-    const handle = serveConnection(socket, id, deps, {
-      maxFrameBytes: config.maxFrameBytes,
-      idleTimeoutMs: config.idleTimeoutMs,
-      maxQueuedRequests: config.maxQueuedRequests,
-      authSecret: config.authSecret,
-      pool,
-    });
-    open.set(id, handle);
-    void handle.closed.then(() => open.delete(id));
-  });
+      open.set(id, handle);
+      void handle.closed.then(() => open.delete(id));
+    },
+  );
   server.on('error', (error) => {
     channels.warning.publish({ message: `shuffle server error: ${error.message}` });
   });

@@ -41,7 +41,14 @@ export interface ConnectionClosedForError extends ConnectionEvent {
   readonly reason: string;
 }
 
+export interface ClientAuthenticated extends ConnectionEvent {
+  readonly appId: string;
+  /** `sasl` (DIGEST-MD5) or `auth-engine` (spark.network.crypto, then AES-CTR). */
+  readonly method: 'sasl' | 'auth-engine';
+}
+
 export const shuffleChannels = {
+  authenticated: channel<ClientAuthenticated>('sparkplane:shuffle:authenticated'),
   connectionOpened: channel<ConnectionEvent>('sparkplane:shuffle:connection-opened'),
   connectionClosed: channel<ConnectionEvent>('sparkplane:shuffle:connection-closed'),
   connectionDropped: channel<ConnectionClosedForError>('sparkplane:shuffle:connection-dropped'),
@@ -141,7 +148,16 @@ export function subscribeShuffleMetrics(registry: Registry, gauges: ShuffleGauge
       this.set(gauges.pendingWriteBytes());
     },
   });
+  const authentications = new Counter({
+    name: 'sparkplane_shuffle_authentications_total',
+    help: 'Connections that authenticated, by method (sasl, auth-engine)',
+    labelNames: ['method'],
+    registers,
+  });
   const stops = [
+    shuffleChannels.authenticated.subscribe((event) => {
+      authentications.inc({ method: event.method });
+    }),
     shuffleChannels.connectionOpened.subscribe(() => {
       activeConnections++;
     }),

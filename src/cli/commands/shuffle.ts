@@ -47,6 +47,11 @@ export const shuffleCommand = defineCommand({
       path().optional(),
       'file holding spark.authenticate.secret; clients must then authenticate (SASL)',
     ),
+    authEngineVersion: option.integer(
+      'N',
+      z.union([z.literal(1), z.literal(2)], { error: 'must be 1 or 2' }).default(1),
+      'spark.network.crypto.authEngineVersion of the executors, when they use spark.network.crypto',
+    ),
     idleTimeout: {
       ...option.string(
         'DURATION',
@@ -95,6 +100,7 @@ export const shuffleCommand = defineCommand({
         allowedRoots: config.allowedRoot,
         stateDir: config.stateDir,
         authSecret,
+        authEngineVersion: config.authEngineVersion,
         maxFrameBytes: SHUFFLE_DEFAULTS.maxFrameBytes,
         idleTimeoutMs: config.idleTimeout,
         maxQueuedRequests: SHUFFLE_DEFAULTS.maxQueuedRequests,

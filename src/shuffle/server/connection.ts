@@ -5,6 +5,11 @@
 // buffer, so a slow reader costs at most the read-ahead of its own connection.
 import { readSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import {
+  answerClientChallenge,
+  createCtrTransport,
+  type AuthEngineVersion,
+} from '../auth/auth-engine.ts';
 import { createDigestMd5Server, type DigestMd5Server } from '../auth/digest-md5.ts';
 import { ShuffleError, failureText } from '../errors.ts';
 import { shuffleChannels } from '../observability.ts';
@@ -29,6 +34,8 @@ export interface ConnectionOptions {
   readonly maxQueuedRequests: number;
   /** The shared secret when clients must authenticate (spark.authenticate), else undefined. */
   readonly authSecret: string | undefined;
+  /** spark.network.crypto.authEngineVersion the executors use (1, Spark's default, or 2). */
+  readonly authEngineVersion: AuthEngineVersion;
   /** Read buffers shared by all connections. */
   readonly pool: BufferPool;
 }
@@ -127,9 +134,20 @@ export function serveConnection(
     { maxFrameBytes: options.maxFrameBytes },
   );
 
+  /** The AES-CTR transport of spark.network.crypto, once that handshake has completed. */
+  let cipher: { encrypt(data: Buffer): Buffer; decrypt(data: Buffer): Buffer } | undefined;
+
+  /** Every byte to the client goes through here; `done` runs once `data` may be reused. */
+  const send = (data: Buffer, done?: () => void): boolean => {
+    if (cipher === undefined) return socket.write(data, done);
+    const sealed = cipher.encrypt(data);
+    done?.();
+    return socket.write(sealed);
+  };
+
   socket.on('data', (chunk: Buffer) => {
     try {
-      decoder.push(chunk);
+      decoder.push(cipher === undefined ? chunk : cipher.decrypt(chunk));
     } catch (error) {
       drop(error instanceof Error ? error.message : String(error));
     }
@@ -146,7 +164,7 @@ export function serveConnection(
   /** Writes and waits until the socket buffer drained, so replies never pile up in memory. */
   const write = async (data: Buffer): Promise<void> => {
     if (socket.destroyed) return;
-    if (!socket.write(data)) await when(socket, 'drain', 'close');
+    if (!send(data)) await when(socket, 'drain', 'close');
   };
 
   const isOpen = (): boolean => !socket.destroyed;
@@ -166,13 +184,13 @@ export function serveConnection(
     }
     if (reply.body !== undefined) {
       socket.cork();
-      socket.write(reply.head);
-      socket.write(reply.body, () => {
+      send(reply.head);
+      send(reply.body, () => {
         reply.release();
       });
       socket.uncork();
     } else {
-      socket.write(reply.head);
+      send(reply.head);
       if (reply.file === undefined) reply.release();
       else {
         try {
@@ -213,20 +231,38 @@ export function serveConnection(
         return;
       }
       sent += bytesRead;
-      socket.write(piece.subarray(0, bytesRead), () => {
+      send(piece.subarray(0, bytesRead), () => {
         options.pool.release(piece);
       });
       await drained();
     }
   };
 
+  let pendingCipher: { encrypt(data: Buffer): Buffer; decrypt(data: Buffer): Buffer } | undefined;
+  let cryptoFailed = false;
+
   const handleAuth = (body: Buffer): Buffer => {
-    if (body[0] === AUTH_MESSAGE_TAG) {
-      // Spark's client falls back to SASL on the same connection when this fails.
-      throw new ShuffleError(
-        'ESS_AUTH',
-        'sparkplane shuffle authenticates with SASL (DIGEST-MD5) only; keep spark.network.crypto.saslFallback=true or set spark.network.crypto.enabled=false',
-      );
+    if (body[0] === AUTH_MESSAGE_TAG && sasl === undefined) {
+      // spark.network.crypto: the X25519 handshake, then AES-CTR on every later byte. The reply
+      // goes out in clear; the cipher starts after it (see the RpcRequest case).
+      let answer: ReturnType<typeof answerClientChallenge>;
+      try {
+        answer = answerClientChallenge(body, () => options.authSecret, {
+          version: options.authEngineVersion,
+        });
+      } catch (error) {
+        cryptoFailed = true;
+        throw error;
+      }
+      pendingCipher = createCtrTransport(answer.keys, 'server');
+      clientAppId = answer.appId;
+      shuffleChannels.authenticated.publish({
+        connectionId: id,
+        remote,
+        appId: answer.appId,
+        method: 'auth-engine',
+      });
+      return answer.reply;
     }
     if (body[0] !== SASL_MESSAGE_TAG) {
       throw new ShuffleError(
@@ -250,6 +286,12 @@ export function serveConnection(
     }
     const reply = sasl.respond(step.payload);
     clientAppId = step.appId;
+    shuffleChannels.authenticated.publish({
+      connectionId: id,
+      remote,
+      appId: step.appId,
+      method: 'sasl',
+    });
     return reply;
   };
 
@@ -273,10 +315,15 @@ export function serveConnection(
           await write(
             encodeMessage({ type: 'RpcResponse', requestId: message.requestId, body: reply }),
           );
+          if (pendingCipher !== undefined) {
+            cipher = pendingCipher;
+            pendingCipher = undefined;
+          }
         } catch (error) {
           await respondFailure(message.requestId, `RPC ${message.requestId}`, error);
-          // A failed SASL exchange cannot be resumed on this connection.
-          if (!authenticated() && sasl !== undefined) drop('authentication failed');
+          // A failed SASL or crypto handshake cannot be resumed on this connection; Spark closes too.
+          if (!authenticated() && (sasl !== undefined || cryptoFailed))
+            drop('authentication failed');
         }
         return;
       case 'OneWayMessage':

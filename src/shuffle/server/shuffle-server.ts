@@ -8,6 +8,7 @@ import { listenError } from '../../core/system-errors.ts';
 import { shuffleChannels } from '../observability.ts';
 import { openExecutorRegistry, type ExecutorRegistry } from '../registry/executor-registry.ts';
 import { createBlockResolver, type BlockResolver } from '../resolver/block-resolver.ts';
+import type { AuthEngineVersion } from '../auth/auth-engine.ts';
 import { createBufferPool } from './buffer-pool.ts';
 import { serveConnection, type ConnectionHandle } from './connection.ts';
 import { createStreamManager, type StreamManager } from './stream-manager.ts';
@@ -21,6 +22,8 @@ export interface ShuffleServerConfig {
   readonly stateDir: string | undefined;
   /** Shared secret of spark.authenticate; when set, unauthenticated clients are refused. */
   readonly authSecret: string | undefined;
+  /** spark.network.crypto.authEngineVersion of the executors (default 1). */
+  readonly authEngineVersion?: AuthEngineVersion;
   readonly maxFrameBytes: number;
   readonly idleTimeoutMs: number;
   readonly maxQueuedRequests: number;
@@ -85,6 +88,7 @@ export function createShuffleServer(config: ShuffleServerConfig): ShuffleServer 
         idleTimeoutMs: config.idleTimeoutMs,
         maxQueuedRequests: config.maxQueuedRequests,
         authSecret: config.authSecret,
+        authEngineVersion: config.authEngineVersion ?? 1,
         pool,
       });
       open.set(id, handle);

@@ -89,7 +89,7 @@ describe('runCli: help and version', () => {
     assert.match(result.stdout, /\(default\s+30s\)/);
     assert.ok(
       result.stdout.includes(
-        'Config keys (file, env SPARKPLANE_SHUFFLE_*, flags; flags win): host, port, allowedRoot, stateDir, metricsPort, authSecretFile, idleTimeout, maxConnections, cleanupLocalDirs, sweepInterval, logLevel, logFormat, shutdownTimeout, printConfig\n',
+        'Config keys (file, env SPARKPLANE_SHUFFLE_*, flags; flags win): host, port, allowedRoot, stateDir, metricsPort, authSecretFile, authEngineVersion, idleTimeout, maxConnections, cleanupLocalDirs, sweepInterval, logLevel, logFormat, shutdownTimeout, printConfig\n',
       ),
     );
   });
@@ -186,6 +186,7 @@ describe('runCli: usage errors', () => {
         host: '127.0.0.1',
         port: 9001,
         allowedRoot: [],
+        authEngineVersion: 1,
         idleTimeout: 120_000,
         maxConnections: 10_000,
         cleanupLocalDirs: false,
@@ -215,6 +216,7 @@ describe('runCli: shuffle and gateway', () => {
       host: '0.0.0.0',
       port: 9000,
       allowedRoot: ['/a', '/b'],
+      authEngineVersion: 1,
       idleTimeout: 120_000,
       maxConnections: 10_000,
       cleanupLocalDirs: false,

@@ -229,7 +229,7 @@ if (args.json) {
   const fmt = (value: number | undefined, digits = 1): string =>
     value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits);
   console.log(
-    `shuffle fetch: ${BLOCKS_PER_FETCH} blocks per FetchShuffleBlocks, ${args.seconds} s per cell, same client for both (Spark ${pin.spark})`,
+    `shuffle fetch: ${BLOCKS_PER_FETCH} blocks per FetchShuffleBlocks, median of ${args.rounds} rounds of ${args.seconds} s per cell, same client for both (Spark ${pin.spark})`,
   );
   console.log(
     '| blocks | clients | Spark MB/s | sparkplane MB/s | ratio | Spark p50/p99 ms | sparkplane p50/p99 ms | errors S/sp |',

@@ -3,7 +3,8 @@
 // where the value came from (file and line, variable or flag) and what the value must be.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { LineCounter, parseDocument, isMap, isScalar } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 
@@ -30,6 +31,10 @@ export function readConfigFile(path: string): ConfigInput[] {
       cause: error,
     });
   }
+  // Loaded only when a file is given: a service started from flags need not carry a YAML parser.
+  const { LineCounter, parseDocument, isMap, isScalar } = createRequire(import.meta.url)(
+    'yaml',
+  ) as typeof Yaml;
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter, prettyErrors: false });
   const firstError = document.errors[0];
@@ -64,7 +69,8 @@ export function readConfigFile(path: string): ConfigInput[] {
 }
 
 function describeNode(node: unknown): string {
-  if (isScalar(node)) return `single value (${JSON.stringify(node.value)})`;
+  if (typeof node === 'object' && node !== null && 'value' in node)
+    return `single value (${JSON.stringify(node.value)})`;
   return 'list';
 }
 

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { channels } from './diagnostics.ts';
 import { closeHttpServer } from './http-close.ts';
-import { listenError } from './system-errors.ts';
+import { boundAddress, listenOn } from './listen.ts';
 import type { Closeable } from './lifecycle.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -69,35 +69,12 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     });
   });
 
-  const address = (): AddressInfo | undefined => {
-    const value = server.address();
-    return value !== null && typeof value === 'object' ? value : undefined;
-  };
+  const address = (): AddressInfo | undefined => boundAddress(server);
 
   return {
     name: SERVICE,
     address,
-    listen() {
-      return new Promise((resolve, reject) => {
-        server.once('error', (error) => {
-          reject(listenError('admin server', options.host, options.port, error));
-        });
-        server.listen(options.port, options.host, () => {
-          server.removeAllListeners('error');
-          const bound = address();
-          if (bound === undefined) {
-            reject(new Error('admin server has no TCP address after listen'));
-            return;
-          }
-          channels.serviceListening.publish({
-            service: SERVICE,
-            address: bound.address,
-            port: bound.port,
-          });
-          resolve(bound);
-        });
-      });
-    },
+    listen: () => listenOn(server, SERVICE, 'admin server', options.host, options.port),
     close: (deadlineMs) => closeHttpServer(server, deadlineMs),
   };
 }

@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { channels } from '../../core/diagnostics.ts';
 import type { Closeable } from '../../core/lifecycle.ts';
-import { listenError } from '../../core/system-errors.ts';
+import { boundAddress, listenOn } from '../../core/listen.ts';
 import { shuffleChannels } from '../observability.ts';
 import { openExecutorRegistry, type ExecutorRegistry } from '../registry/executor-registry.ts';
 import { createBlockResolver, type BlockResolver } from '../resolver/block-resolver.ts';
@@ -99,10 +99,7 @@ export function createShuffleServer(config: ShuffleServerConfig): ShuffleServer 
     channels.warning.publish({ message: `shuffle server error: ${error.message}` });
   });
 
-  const address = (): AddressInfo | undefined => {
-    const value = server.address();
-    return value !== null && typeof value === 'object' ? value : undefined;
-  };
+  const address = (): AddressInfo | undefined => boundAddress(server);
 
   return {
     name: SERVICE,
@@ -118,28 +115,7 @@ export function createShuffleServer(config: ShuffleServerConfig): ShuffleServer 
       return total;
     },
     address,
-    listen() {
-      return new Promise((resolve, reject) => {
-        const onError = (error: Error): void => {
-          reject(listenError('shuffle service', config.host, config.port, error));
-        };
-        server.once('error', onError);
-        server.listen(config.port, config.host, () => {
-          server.off('error', onError);
-          const bound = address();
-          if (bound === undefined) {
-            reject(new Error('shuffle service has no TCP address after listen'));
-            return;
-          }
-          channels.serviceListening.publish({
-            service: SERVICE,
-            address: bound.address,
-            port: bound.port,
-          });
-          resolve(bound);
-        });
-      });
-    },
+    listen: () => listenOn(server, SERVICE, 'shuffle service', config.host, config.port),
     async close(deadlineMs) {
       const stopped = new Promise<void>((resolve) => {
         if (!server.listening) resolve();

@@ -45,7 +45,7 @@ export const shuffleCommand = defineCommand({
     authSecretFile: option.string(
       'FILE',
       path().optional(),
-      'file holding spark.authenticate.secret; clients must then authenticate (SASL)',
+      'file holding spark.authenticate.secret; clients must then authenticate (SASL or spark.network.crypto)',
     ),
     authEngineVersion: option.integer(
       'N',

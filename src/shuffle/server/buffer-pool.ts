@@ -39,6 +39,7 @@ export function createBufferPool(options: {
     get inUse() {
       return inUse;
     },
+
     acquire() {
       const piece = take();
       if (piece !== undefined) {

@@ -208,6 +208,7 @@ export function serveConnection(
   /** Sends a segment larger than one buffer, piece by piece through the pool. */
   const streamFile = async (file: SharedFile, segment: FileSegment): Promise<void> => {
     let sent = 0;
+    const inFlight: Promise<void>[] = [];
     while (sent < segment.length && !socket.destroyed) {
       const piece = await options.pool.acquire();
       let bytesRead: number;
@@ -231,11 +232,19 @@ export function serveConnection(
         return;
       }
       sent += bytesRead;
-      send(piece.subarray(0, bytesRead), () => {
-        options.pool.release(piece);
-      });
-      await drained();
+      inFlight.push(
+        new Promise<void>((resolve) => {
+          send(piece.subarray(0, bytesRead), () => {
+            options.pool.release(piece);
+            resolve();
+          });
+        }),
+      );
+      // At most two pieces per connection: one being taken by the socket while the next is read.
+      // A connection then never holds more of the shared pool, so many connections share it evenly.
+      while (inFlight.length >= 2) await inFlight.shift();
     }
+    await Promise.all(inFlight);
   };
 
   let pendingCipher: { encrypt(data: Buffer): Buffer; decrypt(data: Buffer): Buffer } | undefined;

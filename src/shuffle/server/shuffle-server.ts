@@ -39,9 +39,9 @@ export const SHUFFLE_DEFAULTS = {
   idleTimeoutMs: 120_000,
   maxQueuedRequests: 4096,
   maxConnections: 10_000,
-  // Read buffers shared by all connections: 64 × 256 KiB = 16 MiB for file data at most.
+  // Read buffers shared by all connections: 32 × 256 KiB = 8 MiB for file data at most.
   bufferPieceBytes: 256 * 1024,
-  bufferPieces: 64,
+  bufferPieces: 32,
 } as const;
 
 export interface ShuffleServer extends Closeable {

@@ -15,11 +15,10 @@ import { encodeMessage, type TransportMessage } from '../../src/shuffle/protocol
 import { adler32 } from '../../src/shuffle/resolver/checksum.ts';
 import { blockFilePath } from '../../src/shuffle/resolver/disk-layout.ts';
 import { partitionBytes, writeMapOutput } from '../integration/shuffle/fixtures.ts';
-import { processTree } from './harness/process-tree.ts';
-import { createRun, forEachSparkVersion, withLogsOnFailure } from './harness/run.ts';
+import { forEachSparkVersion, inSparkRun } from './harness/run.ts';
 import { openExchange, type Received } from './harness/shuffle-exchange.ts';
-import { startSparkplaneShuffle, type SparkplaneShuffle } from './harness/sparkplane-processes.ts';
-import { startSparkShuffleService, type ShuffleServiceProcess } from './harness/spark-processes.ts';
+import { startSparkplaneShuffle } from './harness/sparkplane-processes.ts';
+import { startSparkShuffleService } from './harness/spark-processes.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
 const APP = 'app-20261121010101-0042';
@@ -284,60 +283,48 @@ forEachSparkVersion(
   "Spark's shuffle service and sparkplane shuffle, same files, same requests",
   (install) => {
     it('answer with identical bytes, message by message', { timeout: 300_000 }, async () => {
-      const run = createRun(install, 'shuffle-compare');
-      let spark: ShuffleServiceProcess | undefined;
-      let sparkplane: SparkplaneShuffle | undefined;
-      const pids: number[] = [];
-      try {
-        await withLogsOnFailure(run, async () => {
-          const info: ExecutorShuffleInfo = {
-            localDirs: [join(run.dir, 'local', 'blockmgr-0'), join(run.dir, 'local', 'blockmgr-1')],
-            subDirsPerLocalDir: 64,
-            shuffleManager: 'org.apache.spark.shuffle.sort.SortShuffleManager',
-          };
-          for (const mapId of [7, 8]) {
-            const partitions = SIZES.map((size, reduceId) => partitionBytes(mapId, reduceId, size));
-            await writeMapOutput(info, 3, BigInt(mapId), partitions);
-            const checksums = Buffer.alloc(partitions.length * 8);
-            partitions.forEach((partition, index) =>
-              checksums.writeBigInt64BE(BigInt(adler32(partition)), index * 8),
-            );
-            const checksumPath = blockFilePath(info, `shuffle_3_${mapId}_0.checksum.ADLER32`);
-            mkdirSync(join(checksumPath, '..'), { recursive: true });
-            writeFileSync(checksumPath, checksums);
-          }
-          const rddPath = blockFilePath(info, 'rdd_2_1');
-          mkdirSync(join(rddPath, '..'), { recursive: true });
-          writeFileSync(rddPath, partitionBytes(2, 1, 5000));
+      await inSparkRun(install, 'shuffle-compare', async (run, keep) => {
+        const info: ExecutorShuffleInfo = {
+          localDirs: [join(run.dir, 'local', 'blockmgr-0'), join(run.dir, 'local', 'blockmgr-1')],
+          subDirsPerLocalDir: 64,
+          shuffleManager: 'org.apache.spark.shuffle.sort.SortShuffleManager',
+        };
+        for (const mapId of [7, 8]) {
+          const partitions = SIZES.map((size, reduceId) => partitionBytes(mapId, reduceId, size));
+          await writeMapOutput(info, 3, BigInt(mapId), partitions);
+          const checksums = Buffer.alloc(partitions.length * 8);
+          partitions.forEach((partition, index) =>
+            checksums.writeBigInt64BE(BigInt(adler32(partition)), index * 8),
+          );
+          const checksumPath = blockFilePath(info, `shuffle_3_${mapId}_0.checksum.ADLER32`);
+          mkdirSync(join(checksumPath, '..'), { recursive: true });
+          writeFileSync(checksumPath, checksums);
+        }
+        const rddPath = blockFilePath(info, 'rdd_2_1');
+        mkdirSync(join(rddPath, '..'), { recursive: true });
+        writeFileSync(rddPath, partitionBytes(2, 1, 5000));
 
-          spark = await startSparkShuffleService(run);
-          sparkplane = await startSparkplaneShuffle(run);
-          pids.push(spark.process.pid, sparkplane.process.pid);
-          const theirs = await transcript(spark.port, info);
-          const ours = await transcript(sparkplane.port, info);
-          assert.equal(ours.length, theirs.length);
-          theirs.forEach((expected, index) => {
-            const actual = ours[index];
-            assert.equal(actual?.step, expected.step);
-            assert.equal(
-              actual.frames.length,
-              expected.frames.length,
-              `${expected.step}: number of messages`,
+        const spark = keep(await startSparkShuffleService(run));
+        const sparkplane = keep(await startSparkplaneShuffle(run));
+        const theirs = await transcript(spark.port, info);
+        const ours = await transcript(sparkplane.port, info);
+        assert.equal(ours.length, theirs.length);
+        theirs.forEach((expected, index) => {
+          const actual = ours[index];
+          assert.equal(actual?.step, expected.step);
+          assert.equal(
+            actual.frames.length,
+            expected.frames.length,
+            `${expected.step}: number of messages`,
+          );
+          expected.frames.forEach((frame, frameIndex) => {
+            assert.ok(
+              actual.frames[frameIndex]?.equals(frame),
+              `${expected.step}, message ${frameIndex}: Spark sent ${frame.subarray(0, 64).toString('hex')}… (${frame.length} bytes), sparkplane ${actual.frames[frameIndex]?.subarray(0, 64).toString('hex') ?? 'nothing'}… (${actual.frames[frameIndex]?.length ?? 0} bytes)`,
             );
-            expected.frames.forEach((frame, frameIndex) => {
-              assert.ok(
-                actual.frames[frameIndex]?.equals(frame),
-                `${expected.step}, message ${frameIndex}: Spark sent ${frame.subarray(0, 64).toString('hex')}… (${frame.length} bytes), sparkplane ${actual.frames[frameIndex]?.subarray(0, 64).toString('hex') ?? 'nothing'}… (${actual.frames[frameIndex]?.length ?? 0} bytes)`,
-              );
-            });
           });
         });
-      } finally {
-        await sparkplane?.stop();
-        await spark?.stop();
-      }
-      const leaked = pids.flatMap((pid) => processTree(pid));
-      assert.deepEqual(leaked, [], `processes left running: ${leaked.join(', ')}`);
+      });
     });
   },
 );

@@ -2,13 +2,8 @@
 // Spark Connect server.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { processTree } from './harness/process-tree.ts';
-import { createRun, forEachSparkVersion, withLogsOnFailure } from './harness/run.ts';
-import {
-  runPySpark,
-  startConnectServer,
-  type ConnectServerProcess,
-} from './harness/spark-processes.ts';
+import { forEachSparkVersion, inSparkRun } from './harness/run.ts';
+import { runPySpark, startConnectServer } from './harness/spark-processes.ts';
 
 interface ConnectQueryResult {
   readonly sparkVersion: string;
@@ -20,33 +15,23 @@ interface ConnectQueryResult {
 
 forEachSparkVersion('the PySpark Connect client on a Spark Connect server', (install) => {
   it('runs an aggregation and SQL', { timeout: 300_000 }, async () => {
-    const run = createRun(install, 'spark-connect');
-    let server: ConnectServerProcess | undefined;
-    const pids: number[] = [];
-    try {
-      await withLogsOnFailure(run, async () => {
-        server = await startConnectServer(run);
-        pids.push(server.process.pid);
-        const { result, process } = await runPySpark<ConnectQueryResult>(
-          run,
-          'connect_query.py',
-          [server.url],
-          {
-            name: 'connect-client',
-            timeoutMs: 180_000,
-          },
-        );
-        pids.push(process.pid);
-        assert.equal(result.sparkVersion, install.pin.spark);
-        assert.deepEqual(result.keys, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-        assert.deepEqual(result.counts, Array<number>(10).fill(1000));
-        assert.equal(result.total, 49_995_000);
-        assert.equal(result.sql, 42);
-      });
-    } finally {
-      await server?.stop();
-    }
-    const leaked = pids.flatMap((pid) => processTree(pid));
-    assert.deepEqual(leaked, [], `processes left running: ${leaked.join(', ')}`);
+    await inSparkRun(install, 'spark-connect', async (run, keep) => {
+      const server = keep(await startConnectServer(run));
+      const { result, process } = await runPySpark<ConnectQueryResult>(
+        run,
+        'connect_query.py',
+        [server.url],
+        {
+          name: 'connect-client',
+          timeoutMs: 180_000,
+        },
+      );
+      keep(process);
+      assert.equal(result.sparkVersion, install.pin.spark);
+      assert.deepEqual(result.keys, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      assert.deepEqual(result.counts, Array<number>(10).fill(1000));
+      assert.equal(result.total, 49_995_000);
+      assert.equal(result.sql, 42);
+    });
   });
 });

@@ -6,19 +6,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { createShuffleClient } from '../../src/shuffle/client/shuffle-client.ts';
-import { processTree } from './harness/process-tree.ts';
-import { createRun, forEachSparkVersion, withLogsOnFailure } from './harness/run.ts';
+import { forEachSparkVersion, inSparkRun } from './harness/run.ts';
 import {
   metricValue,
   shuffleMetrics,
   startSparkplaneShuffle,
-  type SparkplaneShuffle,
 } from './harness/sparkplane-processes.ts';
-import {
-  runPySpark,
-  startStandaloneCluster,
-  type StandaloneCluster,
-} from './harness/spark-processes.ts';
+import { runPySpark, startStandaloneCluster } from './harness/spark-processes.ts';
 import {
   EXPECTED_GROUPS,
   FETCH_THROUGH_SERVICE,
@@ -40,96 +34,83 @@ forEachSparkVersion('a groupBy through sparkplane shuffle with spark.authenticat
       `${variant.name}: every executor authenticates with the secret, other clients are refused`,
       { timeout: 600_000 },
       async () => {
-        const run = createRun(install, `sparkplane-shuffle-${variant.method}`);
-        // Spark generates 64 hex characters; its SASL password then spans two base64 lines.
-        const secret = randomBytes(32).toString('hex');
-        const secretFile = join(run.dir, 'secret');
-        writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
-        const authConf = {
-          'spark.authenticate': 'true',
-          'spark.authenticate.secret': secret,
-          ...variant.conf,
-        };
-        let cluster: StandaloneCluster | undefined;
-        let shuffle: SparkplaneShuffle | undefined;
-        const pids: number[] = [];
-        try {
-          await withLogsOnFailure(run, async () => {
-            cluster = await startStandaloneCluster(run, { cores: 2, memory: '2g' }, authConf);
-            shuffle = await startSparkplaneShuffle(run, {
-              extraArgs: ['--auth-secret-file', secretFile],
-            });
-            pids.push(...cluster.processes.map((process) => process.pid), shuffle.process.pid);
+        await inSparkRun(install, `sparkplane-shuffle-${variant.method}`, async (run, keep) => {
+          // Spark generates 64 hex characters; its SASL password then spans two base64 lines.
+          const secret = randomBytes(32).toString('hex');
+          const secretFile = join(run.dir, 'secret');
+          writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+          const authConf = {
+            'spark.authenticate': 'true',
+            'spark.authenticate.secret': secret,
+            ...variant.conf,
+          };
+          const cluster = keep(
+            await startStandaloneCluster(run, { cores: 2, memory: '2g' }, authConf),
+          );
+          const shuffle = keep(
+            await startSparkplaneShuffle(run, { extraArgs: ['--auth-secret-file', secretFile] }),
+          );
 
-            const { result, process } = await runPySpark<ShuffleJobResult>(
-              run,
-              'shuffle_groupby.py',
-              [cluster.masterUrl, String(shuffle.port)],
-              {
-                name: 'driver',
-                timeoutMs: 300_000,
-                env: {
-                  SPARKPLANE_JOB_CONF: JSON.stringify({ ...FETCH_THROUGH_SERVICE, ...authConf }),
-                },
+          const { result, process } = await runPySpark<ShuffleJobResult>(
+            run,
+            'shuffle_groupby.py',
+            [cluster.masterUrl, String(shuffle.port)],
+            {
+              name: 'driver',
+              timeoutMs: 300_000,
+              env: {
+                SPARKPLANE_JOB_CONF: JSON.stringify({ ...FETCH_THROUGH_SERVICE, ...authConf }),
               },
+            },
+          );
+          keep(process);
+          assert.deepEqual(result.first, EXPECTED_GROUPS);
+          assert.equal(result.executorsAfterIdle, 0);
+          assert.deepEqual(result.second, EXPECTED_GROUPS);
+          const metrics = await shuffleMetrics(shuffle);
+          assert.ok(metricValue(metrics, 'sparkplane_shuffle_registered_executors') >= 2, metrics);
+          assert.ok(
+            metricValue(metrics, 'sparkplane_shuffle_bytes_transferred_total') > 0,
+            'no bytes served',
+          );
+          const authenticated = metrics
+            .split('\n')
+            .find((line) =>
+              line.startsWith(
+                `sparkplane_shuffle_authentications_total{method="${variant.method}"}`,
+              ),
             );
-            pids.push(process.pid);
-            assert.deepEqual(result.first, EXPECTED_GROUPS);
-            assert.equal(result.executorsAfterIdle, 0);
-            assert.deepEqual(result.second, EXPECTED_GROUPS);
-            const metrics = await shuffleMetrics(shuffle);
-            assert.ok(
-              metricValue(metrics, 'sparkplane_shuffle_registered_executors') >= 2,
-              metrics,
-            );
-            assert.ok(
-              metricValue(metrics, 'sparkplane_shuffle_bytes_transferred_total') > 0,
-              'no bytes served',
-            );
-            const authenticated = metrics
-              .split('\n')
-              .find((line) =>
-                line.startsWith(
-                  `sparkplane_shuffle_authentications_total{method="${variant.method}"}`,
-                ),
-              );
-            assert.ok(
-              authenticated !== undefined && Number(authenticated.split(' ').at(-1)) >= 2,
-              `executors should authenticate with ${variant.method}: ${String(authenticated)}`,
-            );
+          assert.ok(
+            authenticated !== undefined && Number(authenticated.split(' ').at(-1)) >= 2,
+            `executors should authenticate with ${variant.method}: ${String(authenticated)}`,
+          );
 
-            // The same registrations are out of reach without the secret.
-            const anonymous = createShuffleClient({
-              host: '127.0.0.1',
-              port: shuffle.port,
-              maxRetries: 0,
-            });
-            const wrong = createShuffleClient({
-              host: '127.0.0.1',
-              port: shuffle.port,
-              maxRetries: 0,
-              auth: { appId: result.appId, secret: 'wrong' },
-            });
-            try {
-              await assert.rejects(
-                anonymous.getLocalDirs(result.appId, ['0']),
-                /Expected SaslMessage/,
-              );
-              await assert.rejects(
-                wrong.getLocalDirs(result.appId, ['0']),
-                /authentication with the shuffle service failed/,
-              );
-            } finally {
-              anonymous.close();
-              wrong.close();
-            }
+          // The same registrations are out of reach without the secret.
+          const anonymous = createShuffleClient({
+            host: '127.0.0.1',
+            port: shuffle.port,
+            maxRetries: 0,
           });
-        } finally {
-          await shuffle?.stop();
-          await cluster?.stop();
-        }
-        const leaked = pids.flatMap((pid) => processTree(pid));
-        assert.deepEqual(leaked, [], `processes left running: ${leaked.join(', ')}`);
+          const wrong = createShuffleClient({
+            host: '127.0.0.1',
+            port: shuffle.port,
+            maxRetries: 0,
+            auth: { appId: result.appId, secret: 'wrong' },
+          });
+          try {
+            await assert.rejects(
+              anonymous.getLocalDirs(result.appId, ['0']),
+              /Expected SaslMessage/,
+            );
+            await assert.rejects(
+              wrong.getLocalDirs(result.appId, ['0']),
+              /authentication with the shuffle service failed/,
+            );
+          } finally {
+            anonymous.close();
+            wrong.close();
+          }
+        });
       },
     );
 });

@@ -3,19 +3,13 @@
 // the output is read again.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { processTree } from './harness/process-tree.ts';
-import { createRun, forEachSparkVersion, withLogsOnFailure } from './harness/run.ts';
+import { forEachSparkVersion, inSparkRun } from './harness/run.ts';
 import {
   metricValue,
   shuffleMetrics,
   startSparkplaneShuffle,
-  type SparkplaneShuffle,
 } from './harness/sparkplane-processes.ts';
-import {
-  runPySpark,
-  startStandaloneCluster,
-  type StandaloneCluster,
-} from './harness/spark-processes.ts';
+import { runPySpark, startStandaloneCluster } from './harness/spark-processes.ts';
 import {
   EXPECTED_GROUPS,
   FETCH_THROUGH_SERVICE,
@@ -38,62 +32,47 @@ forEachSparkVersion('a groupBy through sparkplane shuffle', (install) => {
       `returns the right answer after the executors that wrote the map output are gone (${variant.name})`,
       { timeout: 600_000 },
       async () => {
-        const run = createRun(install, 'sparkplane-shuffle');
-        let cluster: StandaloneCluster | undefined;
-        let shuffle: SparkplaneShuffle | undefined;
-        const pids: number[] = [];
-        try {
-          await withLogsOnFailure(run, async () => {
-            cluster = await startStandaloneCluster(run, { cores: 2, memory: '2g' });
-            shuffle = await startSparkplaneShuffle(run);
-            pids.push(...cluster.processes.map((process) => process.pid), shuffle.process.pid);
-            const { result, process } = await runPySpark<ShuffleJobResult>(
-              run,
-              'shuffle_groupby.py',
-              [cluster.masterUrl, String(shuffle.port)],
-              {
-                name: 'driver',
-                timeoutMs: 300_000,
-                env: { SPARKPLANE_JOB_CONF: JSON.stringify(variant.conf) },
-              },
-            );
-            pids.push(process.pid);
-            console.log(
-              `Spark ${install.pin.spark} with sparkplane shuffle: job took ${result.seconds} s`,
-            );
+        await inSparkRun(install, 'sparkplane-shuffle', async (run, keep) => {
+          const cluster = keep(await startStandaloneCluster(run, { cores: 2, memory: '2g' }));
+          const shuffle = keep(await startSparkplaneShuffle(run));
+          const { result, process } = await runPySpark<ShuffleJobResult>(
+            run,
+            'shuffle_groupby.py',
+            [cluster.masterUrl, String(shuffle.port)],
+            {
+              name: 'driver',
+              timeoutMs: 300_000,
+              env: { SPARKPLANE_JOB_CONF: JSON.stringify(variant.conf) },
+            },
+          );
+          keep(process);
+          console.log(
+            `Spark ${install.pin.spark} with sparkplane shuffle: job took ${result.seconds} s`,
+          );
 
-            assert.equal(result.sparkVersion, install.pin.spark);
-            assert.equal(result.partitions, 8);
-            assert.deepEqual(result.first, EXPECTED_GROUPS);
-            assert.equal(
-              result.executorsAfterIdle,
-              0,
-              'every executor should have left before the second read',
-            );
-            assert.deepEqual(result.second, EXPECTED_GROUPS);
+          assert.equal(result.sparkVersion, install.pin.spark);
+          assert.equal(result.partitions, 8);
+          assert.deepEqual(result.first, EXPECTED_GROUPS);
+          assert.equal(
+            result.executorsAfterIdle,
+            0,
+            'every executor should have left before the second read',
+          );
+          assert.deepEqual(result.second, EXPECTED_GROUPS);
 
-            const metrics = await shuffleMetrics(shuffle);
+          const metrics = await shuffleMetrics(shuffle);
+          assert.ok(metricValue(metrics, 'sparkplane_shuffle_registered_executors') >= 2, metrics);
+          if (variant.throughService) {
             assert.ok(
-              metricValue(metrics, 'sparkplane_shuffle_registered_executors') >= 2,
-              metrics,
+              metricValue(metrics, 'sparkplane_shuffle_bytes_transferred_total') > 0,
+              'sparkplane shuffle served no bytes',
             );
-            if (variant.throughService) {
-              assert.ok(
-                metricValue(metrics, 'sparkplane_shuffle_bytes_transferred_total') > 0,
-                'sparkplane shuffle served no bytes',
-              );
-            }
-            assert.match(
-              shuffle.process.log(),
-              new RegExp(`registered executor \\d+ of ${result.appId}`),
-            );
-          });
-        } finally {
-          await shuffle?.stop();
-          await cluster?.stop();
-        }
-        const leaked = pids.flatMap((pid) => processTree(pid));
-        assert.deepEqual(leaked, [], `processes left running: ${leaked.join(', ')}`);
+          }
+          assert.match(
+            shuffle.process.log(),
+            new RegExp(`registered executor \\d+ of ${result.appId}`),
+          );
+        });
       },
     );
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { processTree } from './process-tree.ts';
 import { REPO_ROOT, SPARK_PINS, checkPrerequisites, type SparkInstall } from './spark-install.ts';
 import type { SparkRun } from './spark-processes.ts';
 
@@ -70,4 +71,42 @@ export function forEachSparkVersion(title: string, body: (install: SparkInstall)
       it(name, { skip: `prerequisite missing: ${missing}` }, () => undefined);
     }
   }
+}
+
+/** Something a test started: stopped when the test ends, its processes checked for leftovers. */
+export interface Started {
+  stop(): Promise<void>;
+  readonly pid?: number;
+  readonly process?: { readonly pid: number };
+  readonly processes?: readonly { readonly pid: number }[];
+}
+
+/**
+ * One test's run of real processes: `keep` registers what the body starts. Whatever happens, the
+ * kept things are stopped (last started first), a failure prints the run's logs, and the test
+ * fails if any process it started is still running afterwards.
+ */
+export async function inSparkRun(
+  install: SparkInstall,
+  label: string,
+  body: (run: SparkRun, keep: <T extends Started>(started: T) => T) => Promise<void>,
+): Promise<void> {
+  const run = createRun(install, label);
+  const kept: Started[] = [];
+  const keep = <T extends Started>(started: T): T => {
+    kept.push(started);
+    return started;
+  };
+  try {
+    await withLogsOnFailure(run, () => body(run, keep));
+  } finally {
+    for (const started of [...kept].reverse()) await started.stop();
+  }
+  const pids = kept.flatMap((started) => [
+    ...(started.pid === undefined ? [] : [started.pid]),
+    ...(started.process === undefined ? [] : [started.process.pid]),
+    ...(started.processes ?? []).map((process) => process.pid),
+  ]);
+  const leaked = pids.flatMap((pid) => processTree(pid));
+  assert.deepEqual(leaked, [], `processes left running: ${leaked.join(', ')}`);
 }

@@ -2,10 +2,8 @@
 // memory for lookups and, with a state folder, in an embedded SQLite file written before the
 // registration is acknowledged, so a service killed with SIGKILL serves every executor it had
 // acknowledged once it is back, without any re-registration.
-import { mkdirSync, renameSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { channels } from '../../core/diagnostics.ts';
+import type { StatementSync } from 'node:sqlite';
+import { openSqliteFile } from '../../core/sqlite-file.ts';
 import { ShuffleError } from '../errors.ts';
 import type { ExecutorShuffleInfo } from '../protocol/block-transfer.ts';
 
@@ -105,58 +103,27 @@ interface Store {
 }
 
 function openStore(stateDir: string): Store {
-  try {
-    mkdirSync(stateDir, { recursive: true });
-  } catch (error) {
-    throw new ShuffleError(
-      'ESS_STATE',
-      `cannot create the state folder ${stateDir}: ${String(error)}; check --state-dir and its permissions`,
-      {
-        cause: error,
-      },
-    );
-  }
-  const path = join(stateDir, REGISTRY_FILE);
-  try {
-    return createStore(path);
-  } catch (error) {
-    if (error instanceof ShuffleError || !existsSync(path)) throw error;
-    // A file that is not a readable database: keep it for inspection, start a new one.
-    const aside = `${path}.corrupt-${String(Date.now())}`;
-    renameSync(path, aside);
-    channels.warning.publish({
-      message: `the executor registry ${path} could not be read (${String(error)}); it was moved to ${aside} and a new one started: executors registered before must register again`,
-    });
-    return createStore(path);
-  }
-}
-
-function createStore(path: string): Store {
-  const db = new DatabaseSync(path);
-  db.exec('PRAGMA journal_mode = WAL');
-  // Every acknowledged registration must survive a power cut, not only a process kill.
-  db.exec('PRAGMA synchronous = FULL');
-  db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
-  db.exec(`CREATE TABLE IF NOT EXISTS executors (
-    app_id TEXT NOT NULL,
-    exec_id TEXT NOT NULL,
-    local_dirs TEXT NOT NULL,
-    sub_dirs_per_local_dir INTEGER NOT NULL,
-    shuffle_manager TEXT NOT NULL,
-    registered_at INTEGER NOT NULL,
-    PRIMARY KEY (app_id, exec_id)
-  )`);
-  const version = db.prepare('SELECT value FROM meta WHERE key = ?').get('schemaVersion') as
-    { value: string } | undefined;
-  if (version === undefined)
-    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schemaVersion', SCHEMA_VERSION);
-  else if (version.value !== SCHEMA_VERSION) {
-    db.close();
-    throw new ShuffleError(
-      'ESS_STATE',
-      `the executor registry ${path} has schema version ${version.value}, this sparkplane reads version ${SCHEMA_VERSION}; use the sparkplane version that wrote it or another --state-dir`,
-    );
-  }
+  const { db, path } = openSqliteFile({
+    stateDir,
+    file: REGISTRY_FILE,
+    schemaVersion: SCHEMA_VERSION,
+    what: 'the executor registry',
+    lossOnReset: 'executors registered before must register again',
+    // Every acknowledged registration must survive a power cut, not only a process kill.
+    synchronous: 'FULL',
+    schema: [
+      `CREATE TABLE IF NOT EXISTS executors (
+        app_id TEXT NOT NULL,
+        exec_id TEXT NOT NULL,
+        local_dirs TEXT NOT NULL,
+        sub_dirs_per_local_dir INTEGER NOT NULL,
+        shuffle_manager TEXT NOT NULL,
+        registered_at INTEGER NOT NULL,
+        PRIMARY KEY (app_id, exec_id)
+      )`,
+    ],
+    fail: (message, cause) => new ShuffleError('ESS_STATE', message, { cause }),
+  });
   const upsert: StatementSync = db.prepare(
     `INSERT INTO executors (app_id, exec_id, local_dirs, sub_dirs_per_local_dir, shuffle_manager, registered_at)
      VALUES (?, ?, ?, ?, ?, ?)

@@ -1,0 +1,153 @@
+// The gateway: one Spark Connect endpoint in front of many Spark Connect servers. Wires the front
+// server, the session table (and its store), the backend pool with its health checks, placement
+// and the proxy together, owns their lifetimes, and expires idle sessions.
+import type http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { listenOn } from '../core/listen.ts';
+import {
+  createBackendPool,
+  type BackendPool,
+  type BackendSpec,
+  type HealthSettings,
+} from './backends/backend-pool.ts';
+import { gatewayChannels } from './observability-channels.ts';
+import { createFrontServer, type TlsSettings } from './proxy/front-server.ts';
+import { createStreamProxy } from './proxy/stream-proxy.ts';
+import { openSqliteAffinityStore, type AffinityStore } from './routing/affinity-store.ts';
+import { createPlacement, type PlacementPolicy } from './routing/placement.ts';
+import { createRouter } from './routing/router.ts';
+import { openSessionTable, type SessionTable } from './routing/session-table.ts';
+
+export const GATEWAY_DEFAULTS = {
+  port: 15002,
+  /** Spark's spark.connect.session.manager.defaultSessionTimeout. */
+  sessionIdleTimeoutMs: 60 * 60_000,
+  /** Spark's spark.connect.grpc.maxInboundMessageSize. */
+  maxMessageBytes: 128 * 1024 * 1024,
+  /** As the HAProxy setup the gateway replaces: inter 2s, fall 3, rise 2. */
+  health: { intervalMs: 2000, timeoutMs: 2000, fall: 3, rise: 2 },
+  connectTimeoutMs: 3000,
+  maxConcurrentStreams: 256,
+  connectionIdleTimeoutMs: 2 * 60 * 60_000,
+  firstMessageTimeoutMs: 30_000,
+  sweepIntervalMs: 30_000,
+} as const;
+
+export interface GatewayOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly backends: readonly BackendSpec[];
+  readonly stateDir?: string | undefined;
+  /** A store other than the embedded one (shared by several gateways). */
+  readonly store?: AffinityStore | undefined;
+  readonly tls?: TlsSettings | undefined;
+  readonly placement?: PlacementPolicy;
+  readonly maxSessionsPerBackend?: number | undefined;
+  readonly health?: Partial<HealthSettings>;
+  readonly sessionIdleTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+  readonly maxMessageBytes?: number;
+  readonly maxConcurrentStreams?: number;
+  readonly connectionIdleTimeoutMs?: number;
+  readonly firstMessageTimeoutMs?: number;
+  readonly sweepIntervalMs?: number;
+  readonly authenticate?: (headers: http2.IncomingHttpHeaders) => Promise<string>;
+  readonly rewriteUserId?: boolean;
+  readonly backendToken?: string | undefined;
+}
+
+export interface Gateway {
+  readonly address: AddressInfo;
+  readonly pool: BackendPool;
+  readonly sessions: SessionTable;
+  readonly store: AffinityStore;
+  /** Adds a backend with the gateway's default session cap. */
+  addBackend(spec: BackendSpec): void;
+  /** Stops accepting, lets open calls finish until the deadline, then stops everything. */
+  close(deadlineMs?: number): Promise<boolean>;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const store = options.store ?? openSqliteAffinityStore(options.stateDir);
+  const sessions = await openSessionTable({
+    store,
+    idleTimeoutMs: options.sessionIdleTimeoutMs ?? GATEWAY_DEFAULTS.sessionIdleTimeoutMs,
+  });
+  const pool = createBackendPool({
+    health: { ...GATEWAY_DEFAULTS.health, ...options.health },
+    connectTimeoutMs: options.connectTimeoutMs ?? GATEWAY_DEFAULTS.connectTimeoutMs,
+    backendToken: options.backendToken,
+  });
+  const addBackend = (spec: BackendSpec): void => {
+    pool.add({ ...spec, maxSessions: spec.maxSessions ?? options.maxSessionsPerBackend });
+  };
+  for (const spec of options.backends) addBackend(spec);
+  const router = createRouter({
+    sessions,
+    pool,
+    placement: createPlacement(options.placement ?? 'least-sessions'),
+  });
+  const front = createFrontServer({
+    tls: options.tls,
+    maxConcurrentStreams: options.maxConcurrentStreams ?? GATEWAY_DEFAULTS.maxConcurrentStreams,
+    idleTimeoutMs: options.connectionIdleTimeoutMs ?? GATEWAY_DEFAULTS.connectionIdleTimeoutMs,
+    onStream: createStreamProxy({
+      router,
+      sessions,
+      pool,
+      maxMessageBytes: options.maxMessageBytes ?? GATEWAY_DEFAULTS.maxMessageBytes,
+      firstMessageTimeoutMs:
+        options.firstMessageTimeoutMs ?? GATEWAY_DEFAULTS.firstMessageTimeoutMs,
+      authenticate: options.authenticate ?? (() => Promise.resolve('')),
+      rewriteUserId: options.rewriteUserId ?? options.authenticate !== undefined,
+      backendToken: options.backendToken,
+    }),
+  });
+
+  const sweep = async (): Promise<void> => {
+    for (const binding of await sessions.sweep())
+      gatewayChannels.sessionEnded.publish({
+        backend: binding.backend,
+        userId: binding.userId,
+        sessionId: binding.sessionId,
+        principal: binding.principal,
+        client: binding.clientAddress,
+        reason: 'expired',
+      });
+  };
+  const sweeper = setInterval(() => {
+    void sweep().catch(() => undefined);
+  }, options.sweepIntervalMs ?? GATEWAY_DEFAULTS.sweepIntervalMs);
+  sweeper.unref();
+
+  let address: AddressInfo;
+  try {
+    address = await listenOn(
+      front.server,
+      'gateway',
+      'the Spark Connect gateway',
+      options.host,
+      options.port,
+    );
+  } catch (error) {
+    clearInterval(sweeper);
+    await pool.close();
+    await sessions.close();
+    throw error;
+  }
+
+  return {
+    address,
+    pool,
+    sessions,
+    store,
+    addBackend,
+    async close(deadlineMs = 10_000) {
+      clearInterval(sweeper);
+      const drained = await front.close(deadlineMs);
+      await pool.close(0);
+      await sessions.close();
+      return drained;
+    },
+  };
+}

@@ -1,0 +1,65 @@
+// The gateway's events on node:diagnostics_channel. Proxy, routing and health code publish here
+// and never import a logger or a metrics registry; observability.ts subscribes.
+import { defineChannel as channel } from '../core/diagnostics.ts';
+
+export interface BackendEvent {
+  readonly backend: string;
+}
+export interface BackendHealthChanged extends BackendEvent {
+  readonly from: string;
+  readonly to: string;
+  readonly reason: string;
+}
+export interface BackendRestarted extends BackendEvent {
+  readonly previous: string;
+  readonly current: string;
+}
+export interface SessionEvent {
+  readonly backend: string;
+  readonly userId: string;
+  readonly sessionId: string;
+  readonly principal: string;
+  readonly client: string;
+}
+export interface RpcFinished {
+  readonly method: string;
+  readonly backend: string;
+  /** gRPC status code, or -1 when the stream was cut off before one was sent. */
+  readonly status: number;
+  readonly durationMs: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly principal: string;
+  readonly client: string;
+  /** The gateway's own message when it answered the call itself. */
+  readonly message: string;
+}
+export interface RequestRejected {
+  /** Stable kind for the metric label: an error code or a protocol problem. */
+  readonly kind: string;
+  readonly client: string;
+  readonly detail: string;
+}
+
+export const gatewayChannels = {
+  backendAdded: channel<BackendEvent>('sparkplane:gateway:backend-added'),
+  backendRemoved: channel<BackendEvent>('sparkplane:gateway:backend-removed'),
+  backendHealth: channel<BackendHealthChanged>('sparkplane:gateway:backend-health'),
+  backendRestarted: channel<BackendRestarted>('sparkplane:gateway:backend-restarted'),
+  backendDrain: channel<BackendEvent & { readonly draining: boolean }>(
+    'sparkplane:gateway:backend-drain',
+  ),
+  sessionPlaced: channel<SessionEvent>('sparkplane:gateway:session-placed'),
+  sessionEnded: channel<SessionEvent & { readonly reason: 'released' | 'expired' }>(
+    'sparkplane:gateway:session-ended',
+  ),
+  rpcStarted: channel<{ readonly method: string; readonly backend: string }>(
+    'sparkplane:gateway:rpc-started',
+  ),
+  rpcFinished: channel<RpcFinished>('sparkplane:gateway:rpc-finished'),
+  requestRejected: channel<RequestRejected>('sparkplane:gateway:request-rejected'),
+  connectionOpened: channel<{ readonly client: string }>('sparkplane:gateway:connection-opened'),
+  connectionClosed: channel<{ readonly client: string }>('sparkplane:gateway:connection-closed'),
+} as const;

@@ -1,0 +1,48 @@
+// Replies the gateway gives itself, in gRPC's own failure form: a trailers-only response whose
+// grpc-status and grpc-message say what happened and what to do.
+import type http2 from 'node:http2';
+import { GatewayError, GrpcStatus } from '../errors.ts';
+import { encodeGrpcMessage } from '../wire/grpc-frame.ts';
+import { encodeGrpcMessageText } from '../wire/grpc-status-text.ts';
+
+export function grpcStatusOf(error: unknown): number {
+  return error instanceof GatewayError ? error.grpcStatus : GrpcStatus.INTERNAL;
+}
+
+export function messageOf(error: unknown): string {
+  if (error instanceof GatewayError) return error.message;
+  return `internal error in the sparkplane gateway: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/** Ends the stream with the error as its gRPC status; safe to call on a stream in any state. */
+export function respondWithError(stream: http2.ServerHttp2Stream, error: unknown): void {
+  const status = grpcStatusOf(error);
+  const message = messageOf(error);
+  if (stream.destroyed || stream.closed) return;
+  if (!stream.headersSent) {
+    stream.respond(
+      {
+        ':status': 200,
+        'content-type': 'application/grpc',
+        'grpc-status': String(status),
+        'grpc-message': encodeGrpcMessageText(message),
+      },
+      { endStream: true },
+    );
+    return;
+  }
+  // Headers went out already: the status can only travel in trailers, if they are still expected.
+  stream.close(http2ConstantsInternalError);
+}
+
+const http2ConstantsInternalError = 2;
+
+/** Answers a unary call with one message and OK. */
+export function respondWithMessage(stream: http2.ServerHttp2Stream, body: Uint8Array): void {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  stream.once('wantTrailers', () => {
+    stream.sendTrailers({ 'grpc-status': String(GrpcStatus.OK) });
+  });
+  stream.end(encodeGrpcMessage(body));
+}

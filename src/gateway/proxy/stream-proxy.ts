@@ -1,0 +1,648 @@
+// One client call, end to end: reads the first request message far enough to know the session,
+// routes it, then relays both directions as they flow — request and response bodies are never
+// collected, each side's backpressure pauses the other, headers, trailers and status pass through,
+// and a client cancel cancels the call on the server. Answers the gateway gives itself (bad input,
+// no backend, a session whose server is gone) are gRPC statuses with a message saying what to do.
+import http2 from 'node:http2';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import type { BackendPool } from '../backends/backend-pool.ts';
+import { GatewayError, GrpcStatus } from '../errors.ts';
+import { gatewayChannels } from '../observability-channels.ts';
+import { keyOf, sessionKey, type SessionBinding } from '../routing/affinity-store.ts';
+import type { Route, Router } from '../routing/router.ts';
+import type { SessionTable } from '../routing/session-table.ts';
+import { createGrpcMessageDecoder, type GrpcMessageDecoder } from '../wire/grpc-frame.ts';
+import { createFieldScanner, type FieldScanner } from '../wire/proto-scanner.ts';
+import {
+  SPARK_CONNECT_METHODS,
+  SPARK_CONNECT_SERVICE,
+  assertSingleUserContext,
+  isSparkConnectMethod,
+  parseMethodPath,
+  readResponseIds,
+  readRoutingFields,
+  requestScanSpec,
+  responseScanSpec,
+  rewriteRequestPrefix,
+  type RoutingFields,
+  type SparkConnectMethodName,
+} from '../wire/spark-connect.ts';
+import type { ClientConnection } from './front-server.ts';
+import { grpcStatusOf, messageOf, respondWithError, respondWithMessage } from './grpc-respond.ts';
+import { continueScan, peekRequest, type PeekedRequest } from './request-peek.ts';
+import { createSecretMasker, maskInText } from './secret-masker.ts';
+
+export interface ProxyDependencies {
+  readonly router: Router;
+  readonly sessions: SessionTable;
+  readonly pool: BackendPool;
+  readonly maxMessageBytes: number;
+  readonly firstMessageTimeoutMs: number;
+  /** Verifies the caller; resolves to its identity ('' when the gateway does not authenticate). */
+  readonly authenticate: (headers: http2.IncomingHttpHeaders) => Promise<string>;
+  /** Set the verified identity as user_context.user_id on the way to the server. */
+  readonly rewriteUserId: boolean;
+  /** Sent to servers as `authorization: Bearer …` and masked in everything sent back. */
+  readonly backendToken: string | undefined;
+}
+
+/** Methods of other services (Spark Connect plugins) are routed by the same fields. */
+const GENERIC_ROUTING: SparkConnectMethodName = 'ReleaseSession';
+const MAX_ID_CHARS = 1024;
+/** First messages up to this size are read whole before routing (almost every request). */
+const WHOLE_FIRST_MESSAGE_BYTES = 256 * 1024;
+
+/** Request headers that belong to one hop, or that the gateway sets itself. */
+const HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'http2-settings',
+]);
+
+export function createStreamProxy(
+  deps: ProxyDependencies,
+): (
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  connection: ClientConnection,
+) => void {
+  return (stream, headers, connection) => {
+    stream.on('error', () => undefined);
+    void proxyCall(deps, stream, headers, connection);
+  };
+}
+
+interface CallRecord {
+  method: string;
+  backend: string;
+  principal: string;
+  userId: string;
+  sessionId: string;
+  bytesIn: number;
+  bytesOut: number;
+  status: number;
+  message: string;
+  readonly started: number;
+  readonly client: string;
+}
+
+async function proxyCall(
+  deps: ProxyDependencies,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  connection: ClientConnection,
+): Promise<void> {
+  const call: CallRecord = {
+    method: headers[':path'] ?? '',
+    backend: '',
+    principal: '',
+    userId: '',
+    sessionId: '',
+    bytesIn: 0,
+    bytesOut: 0,
+    status: -1,
+    message: '',
+    started: performance.now(),
+    client: connection.remote,
+  };
+  const fail = (error: unknown): void => {
+    call.status = grpcStatusOf(error);
+    call.message = messageOf(error);
+    if (error instanceof GatewayError && error.code !== 'GW_CANCELLED')
+      gatewayChannels.requestRejected.publish({
+        kind: error.code,
+        client: connection.remote,
+        detail: `${call.method}: ${error.message}`,
+      });
+    respondWithError(stream, error);
+    finished(call);
+  };
+
+  const contentType = headers['content-type'] ?? '';
+  if (headers[':method'] !== 'POST' || !contentType.startsWith('application/grpc')) {
+    respondNotGrpc(stream, headers);
+    gatewayChannels.requestRejected.publish({
+      kind: 'not-grpc',
+      client: connection.remote,
+      detail: `${String(headers[':method'])} ${call.method} (content-type ${contentType || 'none'})`,
+    });
+    return;
+  }
+  const path = parseMethodPath(call.method);
+  if (path === undefined) {
+    fail(new GatewayError('GW_UNIMPLEMENTED', `${call.method} is not a gRPC method path`));
+    return;
+  }
+  if (path.service === 'grpc.health.v1.Health' && path.method === 'Check') {
+    answerHealth(deps, stream);
+    return;
+  }
+  const method: SparkConnectMethodName | undefined =
+    path.service === SPARK_CONNECT_SERVICE && isSparkConnectMethod(path.method)
+      ? path.method
+      : undefined;
+  call.method = path.method;
+
+  try {
+    call.principal = await deps.authenticate(headers);
+  } catch (error) {
+    fail(error);
+    return;
+  }
+
+  let peeked: PeekedRequest;
+  let fields: RoutingFields;
+  try {
+    peeked = await peekRequest(stream, {
+      spec: requestScanSpec(method ?? GENERIC_ROUTING),
+      maxMessageBytes: deps.maxMessageBytes,
+      wholeMessageBytes: WHOLE_FIRST_MESSAGE_BYTES,
+      timeoutMs: deps.firstMessageTimeoutMs,
+      encoding: typeof headers['grpc-encoding'] === 'string' ? headers['grpc-encoding'] : undefined,
+    });
+    fields = readRoutingFields(peeked.scanner, method ?? GENERIC_ROUTING);
+  } catch (error) {
+    fail(error);
+    return;
+  }
+
+  let route: Route;
+  let key: string;
+  try {
+    ({ route, key } = await routeCall(deps, method, path, fields, call, connection));
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  if (route.kind === 'unknown-session-release') {
+    // Nothing to release on any server; answer as a server does for a session it never had.
+    respondWithMessage(stream, encodeReleaseSessionResponse(call.sessionId));
+    call.status = GrpcStatus.OK;
+    finished(call);
+    return;
+  }
+  connection.lastSessionKey = key;
+  await relay(deps, { stream, headers, method, path, call, key, peeked, route });
+}
+
+async function routeCall(
+  deps: ProxyDependencies,
+  method: SparkConnectMethodName | undefined,
+  path: { service: string; method: string },
+  fields: RoutingFields,
+  call: CallRecord,
+  connection: ClientConnection,
+): Promise<{ route: Route; key: string }> {
+  let sessionId = fields.sessionId ?? '';
+  let userId = fields.userId ?? '';
+  if (deps.rewriteUserId && call.principal !== '') userId = call.principal;
+  if (sessionId === '' && method === undefined && connection.lastSessionKey !== undefined) {
+    // A plugin's method without the usual fields: it belongs with the connection's session.
+    const last = deps.sessions.find(connection.lastSessionKey);
+    if (last !== undefined) {
+      sessionId = last.sessionId;
+      userId = last.userId;
+    }
+  }
+  if (sessionId === '')
+    throw new GatewayError(
+      'GW_NO_SESSION_ID',
+      `the ${path.method} request carries no session_id (protobuf field 1); the sparkplane gateway routes Spark Connect calls by session, so use a Spark Connect client`,
+    );
+  if (sessionId.length > MAX_ID_CHARS || userId.length > MAX_ID_CHARS)
+    throw new GatewayError(
+      'GW_BAD_REQUEST',
+      `the ${path.method} request's session_id or user_id is longer than ${String(MAX_ID_CHARS)} characters`,
+    );
+  call.sessionId = sessionId;
+  call.userId = userId;
+  const route = await deps.router.route({
+    method: path.method,
+    createsSession: method === undefined ? false : SPARK_CONNECT_METHODS[method].createsSession,
+    principal: call.principal,
+    userId,
+    sessionId,
+    operationId: fields.operationId,
+    client: call.client,
+  });
+  return { route, key: sessionKey(call.principal, userId, sessionId) };
+}
+
+interface RelayContext {
+  readonly stream: http2.ServerHttp2Stream;
+  readonly headers: http2.IncomingHttpHeaders;
+  readonly method: SparkConnectMethodName | undefined;
+  readonly path: { service: string; method: string };
+  readonly call: CallRecord;
+  readonly key: string;
+  readonly peeked: PeekedRequest;
+  route: Extract<Route, { kind: 'backend' }>;
+}
+
+async function relay(deps: ProxyDependencies, context: RelayContext): Promise<void> {
+  const { stream, headers, method, call, key, peeked } = context;
+  let upstream: http2.ClientHttp2Stream | undefined;
+  // A new session whose server cannot be reached is placed once more, elsewhere.
+  for (let attempt = 0; upstream === undefined; attempt++) {
+    const backend = context.route.backend;
+    call.backend = backend.id;
+    try {
+      const session = await backend.upstream.connect();
+      upstream = session.request(upstreamHeaders(headers, backend.id, deps), { endStream: false });
+    } catch (error) {
+      deps.pool.connectFailed(backend.id, error);
+      let failure: unknown = error;
+      const binding = context.route.binding;
+      if (context.route.placed && binding !== undefined && attempt === 0 && !stream.closed) {
+        await deps.router.unplace(binding);
+        try {
+          const again = await deps.router.route({
+            method: context.path.method,
+            createsSession: true,
+            principal: call.principal,
+            userId: call.userId,
+            sessionId: call.sessionId,
+            operationId: undefined,
+            client: call.client,
+          });
+          if (again.kind === 'backend') {
+            context.route = again;
+            continue;
+          }
+        } catch (placementError) {
+          failure = placementError;
+        }
+      }
+      if (!(failure instanceof GatewayError))
+        failure = new GatewayError(
+          'GW_BACKEND_UNREACHABLE',
+          `cannot open a call to the Spark Connect server ${backend.id}: ${failure instanceof Error ? failure.message : 'unknown error'}`,
+          { cause: failure },
+        );
+      respondWithError(stream, failure);
+      call.status = grpcStatusOf(failure);
+      call.message = messageOf(failure);
+      finished(call);
+      return;
+    }
+  }
+  const streaming = method !== undefined && SPARK_CONNECT_METHODS[method].streaming !== 'unary';
+  if (streaming) deps.sessions.streamOpened(key);
+  gatewayChannels.rpcStarted.publish({ method: call.method, backend: call.backend });
+
+  const requestWriter = upstream;
+  let done = false;
+  const complete = (): void => {
+    if (done) return;
+    done = true;
+    if (streaming) deps.sessions.streamClosed(key);
+    deps.sessions.seen(key);
+    afterCall(deps, context);
+    finished(call);
+  };
+
+  // Client → server. Without a user_context of its own, the request gets one inserted: a later
+  // one the client sends would then be merged over it, so any is refused.
+  const userContextInserted = peeked.scanner.first(2) === undefined;
+  let first: Buffer[];
+  try {
+    first = firstMessageBytes(deps, context, userContextInserted);
+  } catch (error) {
+    requestWriter.close(http2.constants.NGHTTP2_CANCEL);
+    respondWithError(stream, error);
+    call.status = grpcStatusOf(error);
+    call.message = messageOf(error);
+    complete();
+    return;
+  }
+  for (const chunk of first) {
+    call.bytesIn += chunk.length;
+    requestWriter.write(chunk);
+  }
+  const requestFailed = (error: unknown): void => {
+    requestWriter.close(http2.constants.NGHTTP2_CANCEL);
+    call.status = grpcStatusOf(error);
+    call.message = messageOf(error);
+    respondWithError(stream, error);
+  };
+  if (peeked.ended || stream.readableEnded) requestWriter.end();
+  else {
+    stream.on('data', (chunk: Buffer) => {
+      try {
+        continueScan(peeked, chunk);
+        if (
+          peeked.firstMessageDone &&
+          method !== undefined &&
+          deps.rewriteUserId &&
+          call.principal !== ''
+        )
+          assertSingleUserContext(peeked.scanner, method, userContextInserted);
+      } catch (error) {
+        requestFailed(error);
+        return;
+      }
+      call.bytesIn += chunk.length;
+      if (!requestWriter.write(chunk)) {
+        stream.pause();
+        requestWriter.once('drain', () => stream.resume());
+      }
+    });
+    stream.once('end', () => {
+      if (!peeked.decoder.atMessageBoundary) {
+        requestFailed(
+          new GatewayError('GW_BAD_REQUEST', 'the request ended in the middle of a message'),
+        );
+        return;
+      }
+      requestWriter.end();
+    });
+    stream.resume();
+  }
+
+  // Server → client.
+  const masker =
+    deps.backendToken === undefined ? undefined : createSecretMasker(deps.backendToken);
+  const responseScan = method === undefined ? undefined : createResponseScan(method);
+  let trailers: http2.IncomingHttpHeaders | undefined;
+  upstream.on('response', (responseHeaders, flags) => {
+    const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    const out = clientHeaders(responseHeaders, deps);
+    if (stream.closed || stream.destroyed) return;
+    if (endStream) {
+      noteStatus(call, responseHeaders);
+      stream.respond(out, { endStream: true });
+    } else stream.respond(out, { waitForTrailers: true });
+  });
+  upstream.on('data', (chunk: Buffer) => {
+    if (responseScan !== undefined && !responseScan.done) {
+      try {
+        responseScan.push(chunk);
+      } catch {
+        responseScan.done = true;
+      }
+    }
+    const out = masker === undefined ? chunk : masker.push(chunk);
+    call.bytesOut += out.length;
+    if (stream.closed || stream.destroyed) return;
+    if (!stream.write(out)) {
+      upstream.pause();
+      stream.once('drain', () => upstream.resume());
+    }
+  });
+  upstream.on('trailers', (responseTrailers: http2.IncomingHttpHeaders) => {
+    trailers = responseTrailers;
+  });
+  stream.on('wantTrailers', () => {
+    const sent = trailers ?? {
+      'grpc-status': String(GrpcStatus.UNKNOWN),
+      'grpc-message': `the Spark Connect server ${call.backend} ended the call without a gRPC status`,
+    };
+    noteStatus(call, sent);
+    stream.sendTrailers(clientHeaders(sent, deps, true));
+  });
+  upstream.on('end', () => {
+    if (masker !== undefined) {
+      const rest = masker.flush();
+      if (rest.length > 0 && !stream.closed) stream.write(rest);
+    }
+    if (!stream.closed && !stream.destroyed) stream.end();
+  });
+  upstream.on('error', () => undefined);
+  upstream.on('close', () => {
+    if (responseScan?.ids !== undefined) noteResponseIds(deps, context, responseScan.ids);
+    const code = upstream.rstCode;
+    if (code !== http2.constants.NGHTTP2_NO_ERROR && !stream.closed && !stream.destroyed) {
+      const error = new GatewayError(
+        'GW_BACKEND_UNREACHABLE',
+        `the Spark Connect server ${call.backend} reset the ${call.method} call (HTTP/2 error ${String(code)}); retry the call`,
+      );
+      call.status = error.grpcStatus;
+      call.message = error.message;
+      if (!stream.headersSent) respondWithError(stream, error);
+      else stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    }
+    if (stream.closed || stream.destroyed) complete();
+  });
+  stream.once('close', () => {
+    if (!upstream.closed && !upstream.destroyed) {
+      // The client went away or cancelled: cancel the call on the server too.
+      if (call.status === -1) {
+        call.status = GrpcStatus.CANCELLED;
+        call.message = 'cancelled by the client';
+      }
+      upstream.close(http2.constants.NGHTTP2_CANCEL);
+    }
+    complete();
+  });
+}
+
+/** The peeked bytes, with the user id rewritten to the verified identity when configured. */
+function firstMessageBytes(
+  deps: ProxyDependencies,
+  context: RelayContext,
+  inserted: boolean,
+): Buffer[] {
+  const { peeked, call, method } = context;
+  if (!deps.rewriteUserId || call.principal === '') return peeked.chunks;
+  if (method !== undefined && peeked.firstMessageDone)
+    assertSingleUserContext(peeked.scanner, method, inserted);
+  const all = Buffer.concat(peeked.chunks);
+  const compressed = all[0] === 1;
+  if (compressed)
+    throw new GatewayError(
+      'GW_UNIMPLEMENTED',
+      'the sparkplane gateway sets the verified user id in each request and cannot do so in a compressed request message; turn request compression off',
+    );
+  const length = all.readUInt32BE(1);
+  const field2 = peeked.scanner.first(2);
+  const { bytes, delta } = rewriteRequestPrefix(all.subarray(5), field2, call.principal);
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(length + delta, 1);
+  return [header, bytes];
+}
+
+interface ResponseScan {
+  done: boolean;
+  ids: ReturnType<typeof readResponseIds> | undefined;
+  push(chunk: Buffer): void;
+}
+
+/** Scans the first response message for the ids the gateway records (server-side session id, operation id). */
+function createResponseScan(method: SparkConnectMethodName): ResponseScan {
+  const decoder: GrpcMessageDecoder = createGrpcMessageDecoder({ maxMessageBytes: 0x7fffffff });
+  let scanner: FieldScanner | undefined;
+  const scan: ResponseScan = {
+    done: false,
+    ids: undefined,
+    push(chunk) {
+      for (const event of decoder.push(chunk)) {
+        if (event.kind === 'start') {
+          if (event.compressed) {
+            scan.done = true;
+            return;
+          }
+          scanner = createFieldScanner(responseScanSpec(method), event.length);
+        } else if (event.kind === 'data') scanner?.push(event.bytes);
+        else {
+          scanner?.end();
+          if (scanner !== undefined) scan.ids = readResponseIds(scanner, method);
+          scan.done = true;
+          return;
+        }
+      }
+    },
+  };
+  return scan;
+}
+
+function noteResponseIds(
+  deps: ProxyDependencies,
+  context: RelayContext,
+  ids: NonNullable<ResponseScan['ids']>,
+): void {
+  const { key, call } = context;
+  if (ids.serverSideSessionId !== undefined && ids.serverSideSessionId !== '')
+    deps.sessions.noteServerSideSessionId(key, ids.serverSideSessionId);
+  if (ids.operationId !== undefined && ids.operationId !== '')
+    deps.sessions.addOperation(ids.operationId, key);
+  const binding = context.route.binding;
+  if (ids.newSessionId !== undefined && ids.newSessionId !== '' && binding !== undefined)
+    void bindClone(deps, binding, ids.newSessionId, call.client);
+}
+
+/** CloneSession made a new session on the same server: it must be routed there too. */
+async function bindClone(
+  deps: ProxyDependencies,
+  source: SessionBinding,
+  newSessionId: string,
+  client: string,
+): Promise<void> {
+  const now = Date.now();
+  const { created } = await deps.sessions.bind({
+    ...source,
+    sessionId: newSessionId,
+    createdAt: now,
+    lastSeenAt: now,
+    serverSideSessionId: undefined,
+    clientAddress: client,
+  });
+  if (created)
+    gatewayChannels.sessionPlaced.publish({
+      backend: source.backend,
+      userId: source.userId,
+      sessionId: newSessionId,
+      principal: source.principal,
+      client,
+    });
+}
+
+/** Session bookkeeping once a call ended: a released session is forgotten. */
+function afterCall(deps: ProxyDependencies, context: RelayContext): void {
+  const { call, key, method } = context;
+  const binding = deps.sessions.find(key);
+  if (method === 'ReleaseSession' && call.status === GrpcStatus.OK && binding !== undefined) {
+    void deps.sessions.release(keyOf(binding)).then(() => {
+      gatewayChannels.sessionEnded.publish({
+        backend: binding.backend,
+        userId: binding.userId,
+        sessionId: binding.sessionId,
+        principal: binding.principal,
+        client: call.client,
+        reason: 'released',
+      });
+    });
+  }
+}
+
+function noteStatus(call: CallRecord, headers: http2.IncomingHttpHeaders): void {
+  const status = headers['grpc-status'];
+  if (status !== undefined) call.status = Number(status);
+}
+
+function finished(call: CallRecord): void {
+  gatewayChannels.rpcFinished.publish({
+    method: call.method,
+    backend: call.backend,
+    status: call.status,
+    durationMs: performance.now() - call.started,
+    bytesIn: call.bytesIn,
+    bytesOut: call.bytesOut,
+    sessionId: call.sessionId,
+    userId: call.userId,
+    principal: call.principal,
+    client: call.client,
+    message: call.message,
+  });
+}
+
+function upstreamHeaders(
+  headers: http2.IncomingHttpHeaders,
+  backendId: string,
+  deps: ProxyDependencies,
+): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith(':') || HOP_HEADERS.has(name) || value === undefined) continue;
+    out[name] = value;
+  }
+  out[':method'] = 'POST';
+  out[':path'] = headers[':path'];
+  out[':scheme'] = 'http';
+  out[':authority'] = backendId;
+  if (deps.backendToken !== undefined) {
+    out.authorization = `Bearer ${deps.backendToken}`;
+    // Uncompressed replies, so the token can be kept out of them.
+    out['grpc-accept-encoding'] = 'identity';
+  } else if (deps.rewriteUserId) {
+    // The client's gateway credentials are not the server's business.
+    delete out.authorization;
+  }
+  return out;
+}
+
+function clientHeaders(
+  headers: http2.IncomingHttpHeaders,
+  deps: ProxyDependencies,
+  trailers = false,
+): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_HEADERS.has(name)) continue;
+    if (name.startsWith(':') && (trailers || name !== ':status')) continue;
+    out[name] =
+      deps.backendToken === undefined
+        ? value
+        : Array.isArray(value)
+          ? value.map((item) => maskInText(item, deps.backendToken ?? ''))
+          : maskInText(value, deps.backendToken);
+  }
+  return out;
+}
+
+function respondNotGrpc(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  if (stream.closed || stream.destroyed) return;
+  stream.respond({ ':status': 415, 'content-type': 'text/plain; charset=utf-8' });
+  stream.end(
+    `This is the sparkplane gateway, a Spark Connect endpoint: it takes gRPC calls (POST, content-type application/grpc), not ${String(headers[':method'])} ${String(headers[':path'])}. Connect with a Spark Connect client: sc://HOST:PORT\n`,
+  );
+}
+
+/** grpc.health.v1.Health/Check on the gateway itself: SERVING while a backend is up. */
+function answerHealth(deps: ProxyDependencies, stream: http2.ServerHttp2Stream): void {
+  const serving = deps.pool.list().some((backend) => backend.health === 'up');
+  respondWithMessage(
+    stream,
+    new BinaryWriter()
+      .tag(1, WireType.Varint)
+      .int32(serving ? 1 : 2)
+      .finish(),
+  );
+}
+
+function encodeReleaseSessionResponse(sessionId: string): Uint8Array {
+  return new BinaryWriter().tag(1, WireType.LengthDelimited).string(sessionId).finish();
+}

@@ -1,0 +1,172 @@
+// The gateway's session table: the one owner of session affinity. Lookups are answered from
+// memory; bindings are written through to the affinity store before the request that created them
+// is forwarded; last-seen times are flushed in batches; idle sessions expire as Spark's own do
+// (60 minutes by default) unless a stream of theirs is still open.
+import {
+  keyOf,
+  type AffinityStore,
+  type OperationBinding,
+  type SessionBinding,
+} from './affinity-store.ts';
+
+export interface SessionTableOptions {
+  readonly store: AffinityStore;
+  readonly idleTimeoutMs: number;
+  /** Operations are forgotten this long after they started (the index is a fallback only). */
+  readonly operationTtlMs?: number;
+  readonly now?: () => number;
+}
+
+export interface SessionTable {
+  find(key: string): SessionBinding | undefined;
+  /** The session an operation belongs to, when the operation id was seen before. */
+  findByOperation(operationId: string): SessionBinding | undefined;
+  /** Binds a new session; `created` is false when another request bound it first. */
+  bind(binding: SessionBinding): Promise<{ binding: SessionBinding; created: boolean }>;
+  /** Records activity on the session now. */
+  seen(key: string): void;
+  streamOpened(key: string): void;
+  streamClosed(key: string): void;
+  /** Records the Spark 4.x server-side session id the first time a response carries it. */
+  noteServerSideSessionId(key: string, serverSideSessionId: string): void;
+  addOperation(operationId: string, key: string): void;
+  release(key: string): Promise<void>;
+  sessionsPerBackend(): ReadonlyMap<string, number>;
+  list(): readonly SessionBinding[];
+  readonly size: number;
+  /** Expires idle sessions and flushes last-seen times; returns the sessions that expired. */
+  sweep(): Promise<SessionBinding[]>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openSessionTable(options: SessionTableOptions): Promise<SessionTable> {
+  const { store, idleTimeoutMs } = options;
+  const operationTtlMs = options.operationTtlMs ?? Math.max(idleTimeoutMs, 6 * 3600_000);
+  const now = options.now ?? Date.now;
+  const sessions = new Map<string, SessionBinding>();
+  const operations = new Map<string, OperationBinding>();
+  const perBackend = new Map<string, number>();
+  const openStreams = new Map<string, number>();
+  const pendingBinds = new Map<string, Promise<SessionBinding>>();
+  let dirty = new Map<string, number>();
+
+  const count = (backend: string, delta: number): void => {
+    const next = (perBackend.get(backend) ?? 0) + delta;
+    if (next <= 0) perBackend.delete(backend);
+    else perBackend.set(backend, next);
+  };
+  const put = (binding: SessionBinding): void => {
+    const key = keyOf(binding);
+    const previous = sessions.get(key);
+    if (previous !== undefined) count(previous.backend, -1);
+    sessions.set(key, binding);
+    count(binding.backend, 1);
+  };
+  const forget = (key: string): SessionBinding | undefined => {
+    const binding = sessions.get(key);
+    if (binding === undefined) return undefined;
+    sessions.delete(key);
+    count(binding.backend, -1);
+    dirty.delete(key);
+    openStreams.delete(key);
+    for (const [operationId, operation] of operations)
+      if (operation.sessionKey === key) operations.delete(operationId);
+    return binding;
+  };
+
+  for (const binding of await store.loadSessions()) put(binding);
+  for (const operation of await store.loadOperations())
+    if (sessions.has(operation.sessionKey)) operations.set(operation.operationId, operation);
+
+  const flush = async (): Promise<void> => {
+    if (dirty.size === 0) return;
+    const batch = dirty;
+    dirty = new Map();
+    await store.touch(batch);
+  };
+
+  return {
+    find: (key) => sessions.get(key),
+    findByOperation(operationId) {
+      const operation = operations.get(operationId);
+      return operation === undefined ? undefined : sessions.get(operation.sessionKey);
+    },
+    async bind(binding) {
+      const key = keyOf(binding);
+      const existing = sessions.get(key);
+      if (existing !== undefined) return { binding: existing, created: false };
+      const pending = pendingBinds.get(key);
+      if (pending !== undefined) return { binding: await pending, created: false };
+      let created = false;
+      const stored = store.bind(binding).then((result) => {
+        put(result.binding);
+        created = result.created;
+        return result.binding;
+      });
+      pendingBinds.set(key, stored);
+      try {
+        return { binding: await stored, created };
+      } finally {
+        pendingBinds.delete(key);
+      }
+    },
+    seen(key) {
+      const binding = sessions.get(key);
+      if (binding === undefined) return;
+      binding.lastSeenAt = now();
+      dirty.set(key, binding.lastSeenAt);
+    },
+    streamOpened(key) {
+      openStreams.set(key, (openStreams.get(key) ?? 0) + 1);
+    },
+    streamClosed(key) {
+      const open = (openStreams.get(key) ?? 0) - 1;
+      if (open <= 0) openStreams.delete(key);
+      else openStreams.set(key, open);
+    },
+    noteServerSideSessionId(key, serverSideSessionId) {
+      const binding = sessions.get(key);
+      if (binding === undefined || binding.serverSideSessionId === serverSideSessionId) return;
+      binding.serverSideSessionId = serverSideSessionId;
+      void store.updateServerSideSessionId(key, serverSideSessionId).catch(() => undefined);
+    },
+    addOperation(operationId, key) {
+      if (operations.has(operationId) || !sessions.has(key)) return;
+      const operation = { operationId, sessionKey: key, createdAt: now() };
+      operations.set(operationId, operation);
+      void store.bindOperation(operation).catch(() => undefined);
+    },
+    async release(key) {
+      if (forget(key) !== undefined) await store.remove([key]);
+    },
+    sessionsPerBackend: () => perBackend,
+    list: () => [...sessions.values()],
+    get size() {
+      return sessions.size;
+    },
+    async sweep() {
+      const at = now();
+      const expired: SessionBinding[] = [];
+      for (const [key, binding] of sessions) {
+        if (openStreams.has(key)) {
+          binding.lastSeenAt = at;
+          dirty.set(key, at);
+        } else if (at - binding.lastSeenAt >= idleTimeoutMs) expired.push(binding);
+      }
+      const keys = expired.map((binding) => keyOf(binding));
+      for (const key of keys) forget(key);
+      for (const [operationId, operation] of operations)
+        if (at - operation.createdAt >= operationTtlMs) operations.delete(operationId);
+      await store.remove(keys);
+      await store.pruneOperations(at - operationTtlMs);
+      await flush();
+      return expired;
+    },
+    flush,
+    async close() {
+      await flush();
+      await store.close();
+    },
+  };
+}

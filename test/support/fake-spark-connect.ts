@@ -1,0 +1,290 @@
+// An in-repo Spark Connect server for fast tests and the proxy-overhead benchmark: it speaks the
+// gRPC framing and the few messages the gateway relies on (Config for health probes, ExecutePlan
+// streaming results of a chosen size, AnalyzePlan, ReleaseSession, AddArtifacts), remembers which
+// sessions it saw, and can be told to stall, reset or restart (a new application id). It never
+// replaces the interop tests against real Spark.
+import { randomUUID } from 'node:crypto';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import { createGrpcMessageDecoder } from '../../src/gateway/wire/grpc-frame.ts';
+import { scanMessage } from '../../src/gateway/wire/proto-scanner.ts';
+import {
+  encodeExecutePlanResponse,
+  isSparkConnectMethod,
+  parseMethodPath,
+  readRoutingFields,
+  requestScanSpec,
+} from '../../src/gateway/wire/spark-connect.ts';
+import { encodeGrpcMessage } from '../../src/gateway/wire/grpc-frame.ts';
+
+export interface FakeCall {
+  readonly method: string;
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly operationId: string | undefined;
+  readonly headers: http2.IncomingHttpHeaders;
+  readonly requestBytes: number;
+}
+
+export interface FakeSparkConnect {
+  readonly port: number;
+  readonly address: string;
+  /** Every non-probe call, in arrival order. */
+  readonly calls: FakeCall[];
+  readonly sessions: ReadonlySet<string>;
+  appId: string;
+  /** Bytes per ExecutePlan arrow batch, and batches per result. */
+  resultBatchBytes: number;
+  resultBatches: number;
+  /** Answer every call with this gRPC status instead (probes included), when set. */
+  failWith: { status: number; message: string } | undefined;
+  /** Delay before answering unary calls. */
+  delayMs: number;
+  /** Number of ExecutePlan streams cancelled by the client. */
+  readonly cancelled: number;
+  /** Simulates a driver restart: new application id, every session forgotten. */
+  restart(): void;
+  close(): Promise<void>;
+}
+
+export async function startFakeSparkConnect(
+  options: { readonly requireToken?: string; readonly appId?: string } = {},
+): Promise<FakeSparkConnect> {
+  const calls: FakeCall[] = [];
+  const sessions = new Set<string>();
+  const serverSideIds = new Map<string, string>();
+  let cancelled = 0;
+  const server = http2.createServer({
+    settings: { initialWindowSize: 8 * 1024 * 1024, maxConcurrentStreams: 10_000 },
+  });
+  const state: FakeSparkConnect = {
+    port: 0,
+    address: '',
+    calls,
+    sessions,
+    appId: options.appId ?? `local-${String(Date.now())}-${randomUUID().slice(0, 8)}`,
+    resultBatchBytes: 64,
+    resultBatches: 1,
+    failWith: undefined,
+    delayMs: 0,
+    get cancelled() {
+      return cancelled;
+    },
+    restart() {
+      state.appId = `local-${String(Date.now())}-${randomUUID().slice(0, 8)}`;
+      sessions.clear();
+      serverSideIds.clear();
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+        for (const session of open) session.destroy();
+      }),
+  };
+  const open = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session) => {
+    open.add(session);
+    session.on('close', () => open.delete(session));
+    session.on('error', () => undefined);
+  });
+
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    const path = parseMethodPath(String(headers[':path']));
+    const method = path?.method ?? '';
+    const decoder = createGrpcMessageDecoder({ maxMessageBytes: 256 * 1024 * 1024 });
+    let first: Buffer[] | undefined = [];
+    let firstBody: Buffer | undefined;
+    let requestBytes = 0;
+    if (process.env.FAKE_DEBUG) console.log('fake stream', headers);
+    stream.on('data', (chunk: Buffer) => {
+      requestBytes += chunk.length;
+      for (const event of decoder.push(chunk)) {
+        if (first === undefined) continue;
+        if (event.kind === 'data') first.push(Buffer.from(event.bytes));
+        else if (event.kind === 'end') {
+          firstBody = Buffer.concat(first);
+          first = undefined;
+        }
+      }
+    });
+    stream.on('end', () => {
+      if (process.env.FAKE_DEBUG) console.log('fake end', method, requestBytes);
+      const token = options.requireToken;
+      if (token !== undefined && headers.authorization !== `Bearer ${token}`) {
+        trailersOnly(stream, 16, 'Invalid authentication token');
+        return;
+      }
+      if (state.failWith !== undefined) {
+        trailersOnly(stream, state.failWith.status, state.failWith.message);
+        return;
+      }
+      if (!isSparkConnectMethod(method) || firstBody === undefined) {
+        trailersOnly(stream, 12, `Method not found: ${String(headers[':path'])}`);
+        return;
+      }
+      const fields = readRoutingFields(scanMessage(firstBody, requestScanSpec(method)), method);
+      const sessionId = fields.sessionId ?? '';
+      const probe = fields.userId === 'sparkplane-gateway-probe';
+      if (!probe) {
+        calls.push({
+          method,
+          sessionId,
+          userId: fields.userId ?? '',
+          operationId: fields.operationId,
+          headers,
+          requestBytes,
+        });
+        sessions.add(sessionId);
+      }
+      let serverSideId = serverSideIds.get(sessionId);
+      if (serverSideId === undefined) {
+        serverSideId = randomUUID();
+        serverSideIds.set(sessionId, serverSideId);
+      }
+      const reply = (body: Uint8Array): void => {
+        const send = (): void => {
+          unary(stream, body);
+        };
+        if (state.delayMs > 0) setTimeout(send, state.delayMs);
+        else send();
+      };
+      switch (method) {
+        case 'Config':
+          reply(configResponse(sessionId, serverSideId, state.appId));
+          return;
+        case 'ExecutePlan':
+          executePlan(
+            stream,
+            sessionId,
+            serverSideId,
+            fields.operationId ?? randomUUID(),
+            state,
+            () => {
+              cancelled++;
+            },
+          );
+          return;
+        case 'ReleaseSession':
+          sessions.delete(sessionId);
+          reply(
+            new BinaryWriter()
+              .tag(1, WireType.LengthDelimited)
+              .string(sessionId)
+              .tag(2, WireType.LengthDelimited)
+              .string(serverSideId)
+              .finish(),
+          );
+          return;
+        default:
+          reply(
+            new BinaryWriter()
+              .tag(
+                method === 'AddArtifacts' || method === 'ArtifactStatus' ? 2 : 1,
+                WireType.LengthDelimited,
+              )
+              .string(sessionId)
+              .finish(),
+          );
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as AddressInfo;
+  Object.assign(state, { port: address.port, address: `127.0.0.1:${String(address.port)}` });
+  return state;
+}
+
+function configResponse(sessionId: string, serverSideId: string, appId: string): Uint8Array {
+  const writer = new BinaryWriter().tag(1, WireType.LengthDelimited).string(sessionId);
+  for (const [key, value] of [
+    ['spark.app.id', appId],
+    ['spark.app.startTime', '1700000000000'],
+  ] as const) {
+    writer.tag(2, WireType.LengthDelimited).fork();
+    writer
+      .tag(1, WireType.LengthDelimited)
+      .string(key)
+      .tag(2, WireType.LengthDelimited)
+      .string(value)
+      .join();
+  }
+  writer.tag(4, WireType.LengthDelimited).string(serverSideId);
+  return writer.finish();
+}
+
+function executePlan(
+  stream: http2.ServerHttp2Stream,
+  sessionId: string,
+  serverSideId: string,
+  operationId: string,
+  state: FakeSparkConnect,
+  onCancel: () => void,
+): void {
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  stream.once('wantTrailers', () => {
+    stream.sendTrailers({ 'grpc-status': '0' });
+  });
+  let finished = false;
+  stream.once('close', () => {
+    if (!finished) onCancel();
+  });
+  const data = Buffer.alloc(state.resultBatchBytes, 7);
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < state.resultBatches) {
+      const message = encodeGrpcMessage(
+        encodeExecutePlanResponse({
+          sessionId,
+          operationId,
+          responseId: String(sent),
+          serverSideSessionId: serverSideId,
+          arrowBatch: { rowCount: 1n, data },
+        }),
+      );
+      sent++;
+      if (stream.destroyed || stream.closed) return;
+      if (!stream.write(message)) {
+        stream.once('drain', pump);
+        return;
+      }
+    }
+    finished = true;
+    stream.end(
+      encodeGrpcMessage(
+        encodeExecutePlanResponse({
+          sessionId,
+          operationId,
+          serverSideSessionId: serverSideId,
+          resultComplete: true,
+        }),
+      ),
+    );
+  };
+  pump();
+}
+
+function unary(stream: http2.ServerHttp2Stream, body: Uint8Array): void {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  stream.once('wantTrailers', () => {
+    stream.sendTrailers({ 'grpc-status': '0' });
+  });
+  stream.end(encodeGrpcMessage(body));
+}
+
+function trailersOnly(stream: http2.ServerHttp2Stream, status: number, message: string): void {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond(
+    {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(status),
+      'grpc-message': encodeURIComponent(message),
+    },
+    { endStream: true },
+  );
+}

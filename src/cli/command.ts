@@ -38,7 +38,8 @@ export interface CommandSpec<O extends Record<string, OptionSpec> = Record<strin
   readonly options: O;
   /** Whether `--config FILE` is accepted (services and one-shot commands with many options). */
   readonly configFile: boolean;
-  run(config: ConfigOf<O>, io: CommandIo): Promise<number>;
+  /** `reload` builds the config again from the same flags, the environment and the file as it is now. */
+  run(config: ConfigOf<O>, io: CommandIo, reload: () => ConfigOf<O>): Promise<number>;
 }
 
 export function defineCommand<O extends Record<string, OptionSpec>>(

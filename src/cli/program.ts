@@ -55,7 +55,7 @@ export async function runCli(
     command.action(async (...args: unknown[]) => {
       const flags = collectFlags(spec, command, args);
       const config = buildConfig(spec, { flags, env: io.env });
-      exitCode = await spec.run(config, io);
+      exitCode = await spec.run(config, io, () => buildConfig(spec, { flags, env: io.env }));
     });
   }
 

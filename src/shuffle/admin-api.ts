@@ -1,7 +1,7 @@
 // The shuffle service's admin API on the metrics port: list registrations, and the control plane
 // Spark's own service gets from its Worker or NodeManager ("application removed", "executor
 // removed"). Changes are accepted only from this machine (loopback), as they delete state.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { fromLoopback, sendJson as send } from '../core/admin-http.ts';
 import type { AdminHandler } from '../core/admin-server.ts';
 import { shuffleChannels } from './observability.ts';
 import type { ShuffleServer } from './server/shuffle-server.ts';
@@ -107,14 +107,4 @@ export function shuffleAdminRoutes(
       });
     },
   };
-}
-
-function fromLoopback(request: IncomingMessage): boolean {
-  const address = request.socket.remoteAddress ?? '';
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
-}
-
-function send(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { 'content-type': 'application/json' });
-  response.end(`${JSON.stringify(body)}\n`);
 }

@@ -1,38 +1,217 @@
 // `sparkplane gateway`: one Spark Connect endpoint in front of many Spark Connect servers.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { host, hostPort, path, port, portOrZero } from '../../core/config/fields.ts';
-import { defineCommand, option } from '../command.ts';
+import { createAdminServer } from '../../core/admin-server.ts';
+import {
+  duration,
+  host,
+  hostPort,
+  path,
+  port,
+  portOrZero,
+  positiveInt,
+} from '../../core/config/fields.ts';
+import { ConfigError } from '../../core/errors.ts';
+import { gatewayAdminRoutes } from '../../gateway/admin-api.ts';
+import { backendId } from '../../gateway/backends/backend-pool.ts';
+import { GATEWAY_DEFAULTS, startGateway, type Gateway } from '../../gateway/gateway-server.ts';
+import { subscribeGatewayLogs, subscribeGatewayMetrics } from '../../gateway/observability.ts';
+import { defineCommand, option, type ConfigOf } from '../command.ts';
 import { serviceOptions } from '../common-options.ts';
-import { notInThisBuild } from '../not-in-build.ts';
+import { runServices } from '../run-service.ts';
+
+const options = {
+  host: option.string('HOST', host().default('0.0.0.0'), 'address to listen on'),
+  port: option.integer(
+    'PORT',
+    port().default(GATEWAY_DEFAULTS.port),
+    'Spark Connect port clients use (sc://HOST:PORT)',
+  ),
+  backend: option.list(
+    'HOST:PORT',
+    z.array(hostPort()).default([]),
+    'a Spark Connect server behind the gateway (repeatable; the list is re-read on SIGHUP)',
+  ),
+  adminPort: option.integer(
+    'PORT',
+    portOrZero().default(15080),
+    'admin port: /metrics, /healthz and the admin API (0 = any free port)',
+  ),
+  adminHost: option.string(
+    'HOST',
+    host().default('127.0.0.1'),
+    'address the admin port listens on',
+  ),
+  stateDir: option.string(
+    'DIR',
+    path().optional(),
+    'folder for the embedded session store (in memory when unset: a restart forgets sessions)',
+  ),
+  placement: option.string(
+    'POLICY',
+    z.enum(['least-sessions', 'round-robin']).default('least-sessions'),
+    'how new sessions are placed: least-sessions or round-robin',
+  ),
+  maxSessionsPerBackend: option.integer(
+    'N',
+    positiveInt().optional(),
+    'sessions one server takes at most; when every server is full, new sessions get RESOURCE_EXHAUSTED',
+  ),
+  sessionIdleTimeout: {
+    ...option.string(
+      'DURATION',
+      duration().default(GATEWAY_DEFAULTS.sessionIdleTimeoutMs),
+      "forget a session after this long without calls (Spark's own default is 60m)",
+    ),
+    defaultHelp: '60m',
+  },
+  checkInterval: {
+    ...option.string(
+      'DURATION',
+      duration().default(GATEWAY_DEFAULTS.health.intervalMs),
+      'time between health checks of each server (a Config RPC, not a TCP connect)',
+    ),
+    defaultHelp: '2s',
+  },
+  checkTimeout: {
+    ...option.string(
+      'DURATION',
+      duration().default(GATEWAY_DEFAULTS.health.timeoutMs),
+      'a health check that takes longer fails',
+    ),
+    defaultHelp: '2s',
+  },
+  checkFall: option.integer(
+    'N',
+    positiveInt().default(GATEWAY_DEFAULTS.health.fall),
+    'failed checks in a row that take a server down',
+  ),
+  checkRise: option.integer(
+    'N',
+    positiveInt().default(GATEWAY_DEFAULTS.health.rise),
+    'passed checks in a row that bring a down server back',
+  ),
+  tlsCert: option.string('FILE', path().optional(), 'PEM certificate: clients connect with TLS'),
+  tlsKey: option.string('FILE', path().optional(), 'PEM private key for --tls-cert'),
+  backendTokenFile: option.string(
+    'FILE',
+    path().optional(),
+    "file holding the servers' spark.connect.authenticate.token; sent to them, never to clients",
+  ),
+  ...serviceOptions,
+};
 
 export const gatewayCommand = defineCommand({
   name: 'gateway',
   summary: 'run the Spark Connect gateway',
   description:
     'Run one Spark Connect endpoint (sc://HOST:PORT) in front of many Spark Connect servers, ' +
-    'routing every session by the session id inside its gRPC requests.',
+    'routing every session by the session id inside its gRPC requests. A session stays on the ' +
+    'server it was placed on; if that server goes away its clients get UNAVAILABLE saying so. ' +
+    'SIGHUP re-reads the config and adds or removes servers.',
   configFile: true,
-  options: {
-    host: option.string('HOST', host().default('0.0.0.0'), 'address to listen on'),
-    port: option.integer('PORT', port().default(15002), 'Spark Connect port clients use'),
-    backend: option.list(
-      'HOST:PORT',
-      z.array(hostPort()).default([]),
-      'a Spark Connect server behind the gateway',
-    ),
-    adminPort: option.integer(
-      'PORT',
-      portOrZero().default(15080),
-      'admin port: metrics, admin API, dashboard',
-    ),
-    stateDir: option.string('DIR', path().optional(), 'folder for the embedded session store'),
-    ...serviceOptions,
-  },
-  run(config, io) {
+  options,
+  run(config, io, reload) {
     if (config.printConfig) {
       io.stdout(`${JSON.stringify(config, null, 2)}\n`);
       return Promise.resolve(0);
     }
-    return Promise.reject(notInThisBuild('Spark Connect gateway'));
+    if ((config.tlsCert === undefined) !== (config.tlsKey === undefined))
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        'invalid config: --tls-cert and --tls-key go together; give both for TLS, or neither',
+      );
+    const tls =
+      config.tlsCert === undefined || config.tlsKey === undefined
+        ? undefined
+        : {
+            cert: readFile(config.tlsCert, 'TLS certificate'),
+            key: readFile(config.tlsKey, 'TLS key'),
+          };
+    const backendToken =
+      config.backendTokenFile === undefined
+        ? undefined
+        : readFile(config.backendTokenFile, 'backend token').toString('utf8').trim();
+    return runServices(config, io, async ({ logger, metrics }) => {
+      subscribeGatewayLogs(logger);
+      const gateway = await startGateway({
+        host: config.host,
+        port: config.port,
+        backends: config.backend,
+        stateDir: config.stateDir,
+        tls,
+        placement: config.placement,
+        maxSessionsPerBackend: config.maxSessionsPerBackend,
+        sessionIdleTimeoutMs: config.sessionIdleTimeout,
+        health: {
+          intervalMs: config.checkInterval,
+          timeoutMs: config.checkTimeout,
+          fall: config.checkFall,
+          rise: config.checkRise,
+        },
+        backendToken,
+      });
+      subscribeGatewayMetrics(metrics.registry, gateway);
+      logger.info(
+        {
+          backends: config.backend.map((b) => backendId(b)),
+          sessions: gateway.sessions.size,
+          store: gateway.store.location ?? 'memory',
+          tls: tls !== undefined,
+        },
+        `Spark Connect gateway on ${gateway.address.address}:${String(gateway.address.port)} in front of ${String(config.backend.length)} servers; ${String(gateway.sessions.size)} sessions restored`,
+      );
+      const onHangup = (): void => {
+        try {
+          applyBackends(gateway, reload());
+          logger.info({}, 'reloaded the backend list (SIGHUP)');
+        } catch (error) {
+          logger.error(
+            { err: error },
+            `SIGHUP: the config did not reload, nothing changed: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        }
+      };
+      process.on('SIGHUP', onHangup);
+      const admin = createAdminServer({
+        host: config.adminHost,
+        port: config.adminPort,
+        metrics,
+        routes: gatewayAdminRoutes(gateway),
+      });
+      await admin.listen();
+      return [
+        {
+          name: 'gateway',
+          close: (deadlineMs: number) => {
+            process.off('SIGHUP', onHangup);
+            return gateway.close(deadlineMs);
+          },
+        },
+        admin,
+      ];
+    });
   },
 });
+
+/** Adds the servers the config names that the gateway lacks, and removes the others. */
+function applyBackends(gateway: Gateway, config: ConfigOf<typeof options>): void {
+  const wanted = new Map(config.backend.map((spec) => [backendId(spec), spec]));
+  for (const backend of gateway.pool.list())
+    if (!wanted.has(backend.id)) void gateway.pool.remove(backend.id);
+  for (const [id, spec] of wanted) if (gateway.pool.get(id) === undefined) gateway.addBackend(spec);
+}
+
+function readFile(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new ConfigError(
+      'CONFIG_UNREADABLE',
+      `cannot read the ${what} file ${file}: ${String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}

@@ -102,3 +102,101 @@ export function metricValue(text: string, name: string): number {
     .find((entry) => entry.startsWith(`${name} `) || entry.startsWith(`${name}{`));
   return line === undefined ? Number.NaN : Number(line.split(' ').at(-1));
 }
+
+export interface SparkplaneGateway {
+  readonly port: number;
+  readonly adminPort: number;
+  readonly url: string;
+  readonly stateDir: string;
+  readonly process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+export interface SparkplaneGatewayOptions {
+  readonly backends: readonly number[];
+  /** Reuse a port (a restart); a free one otherwise. */
+  readonly port?: number;
+  readonly stateDir?: string;
+  readonly extraArgs?: readonly string[];
+  readonly name?: string;
+}
+
+/** `sparkplane gateway` in front of Spark Connect servers on loopback; ready once every backend is up. */
+export async function startSparkplaneGateway(
+  run: SparkRun,
+  options: SparkplaneGatewayOptions,
+): Promise<SparkplaneGateway> {
+  const port = options.port ?? (await freePort());
+  const adminPort = await freePort();
+  const stateDir = options.stateDir ?? join(run.dir, 'sparkplane-gateway-state');
+  const process = startProcess({
+    name: options.name ?? 'sparkplane-gateway',
+    command: join(REPO_ROOT, 'bin', 'sparkplane'),
+    args: [
+      'gateway',
+      '--host',
+      LOOPBACK,
+      '--port',
+      String(port),
+      '--admin-port',
+      String(adminPort),
+      '--state-dir',
+      stateDir,
+      ...options.backends.flatMap((backend) => ['--backend', `${LOOPBACK}:${String(backend)}`]),
+      '--check-interval',
+      '500ms',
+      '--log-format',
+      'json',
+      '--log-level',
+      'debug',
+      ...(options.extraArgs ?? []),
+    ],
+    env: { ...globalThis.process.env, NO_COLOR: '1' },
+    cwd: run.dir,
+    logDir: join(run.dir, 'logs'),
+  });
+  try {
+    await waitUntil(
+      async () => {
+        const reply = await fetch(`http://${LOOPBACK}:${String(adminPort)}/api/gateway/backends`, {
+          signal: AbortSignal.timeout(1000),
+        });
+        const body = (await reply.json()) as { backends: { health: string }[] };
+        return body.backends.length === options.backends.length &&
+          body.backends.every((backend) => backend.health === 'up') &&
+          (await canConnect(LOOPBACK, port))
+          ? true
+          : undefined;
+      },
+      {
+        what: `sparkplane gateway on ${LOOPBACK}:${String(port)} with every backend up (see ${process.logFile})`,
+        timeoutMs: 60_000,
+        abortIf: () => {
+          const exit = process.exit();
+          return exit === undefined
+            ? undefined
+            : `it exited (${describeExit(exit)}); see ${process.logFile}`;
+        },
+      },
+    );
+  } catch (error) {
+    await process.stop();
+    throw error;
+  }
+  return {
+    port,
+    adminPort,
+    url: `sc://${LOOPBACK}:${String(port)}`,
+    stateDir,
+    process,
+    stop: () => process.stop(),
+  };
+}
+
+/** The gateway's admin API, parsed. */
+export async function gatewayApi<T>(gateway: SparkplaneGateway, path: string): Promise<T> {
+  const reply = await fetch(`http://${LOOPBACK}:${String(gateway.adminPort)}/api/gateway/${path}`, {
+    signal: AbortSignal.timeout(5000),
+  });
+  return (await reply.json()) as T;
+}

@@ -237,11 +237,12 @@ describe('runCli: shuffle and gateway', () => {
     });
   });
 
-  it('gateway without --print-config says it is not in this build, exit 1', async () => {
-    assert.deepEqual(await run(['gateway']), {
-      code: 1,
+  it('gateway refuses --tls-cert without --tls-key, exit 2', async () => {
+    assert.deepEqual(await run(['gateway', '--tls-cert', '/x.pem']), {
+      code: 2,
       stdout: '',
-      stderr: `sparkplane gateway: the Spark Connect gateway is not part of sparkplane ${VERSION} yet; the configuration is valid (--print-config shows it)\n`,
+      stderr:
+        'sparkplane gateway: invalid config: --tls-cert and --tls-key go together; give both for TLS, or neither\n',
     });
   });
 

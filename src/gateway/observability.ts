@@ -1,0 +1,225 @@
+// The one place the gateway's events become Prometheus metrics and log lines.
+import type { Registry } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Logger } from '../core/logging.ts';
+import type { BackendPool } from './backends/backend-pool.ts';
+import { gatewayChannels } from './observability-channels.ts';
+import type { SessionTable } from './routing/session-table.ts';
+
+const GRPC_CODES = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
+
+export function grpcCodeName(status: number): string {
+  return GRPC_CODES[status] ?? (status === -1 ? 'NONE' : String(status));
+}
+
+export function subscribeGatewayMetrics(
+  registry: Registry,
+  state: { readonly pool: BackendPool; readonly sessions: SessionTable },
+): () => void {
+  const registers = [registry];
+  const rpcs = new Counter({
+    name: 'sparkplane_gateway_rpcs_total',
+    help: 'Spark Connect calls finished, by method and gRPC status',
+    labelNames: ['method', 'code'],
+    registers,
+  });
+  const latency = new Histogram({
+    name: 'sparkplane_gateway_rpc_duration_seconds',
+    help: 'Duration of Spark Connect calls through the gateway (streams: until the last byte)',
+    labelNames: ['method'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
+    registers,
+  });
+  const bytes = new Counter({
+    name: 'sparkplane_gateway_bytes_total',
+    help: 'Bytes relayed, by direction (in: client to server, out: server to client)',
+    labelNames: ['direction'],
+    registers,
+  });
+  const rejected = new Counter({
+    name: 'sparkplane_gateway_rejected_total',
+    help: 'Requests and connections the gateway answered or closed itself, by kind',
+    labelNames: ['kind'],
+    registers,
+  });
+  const placed = new Counter({
+    name: 'sparkplane_gateway_sessions_placed_total',
+    help: 'New sessions placed, by backend',
+    labelNames: ['backend'],
+    registers,
+  });
+  const ended = new Counter({
+    name: 'sparkplane_gateway_sessions_ended_total',
+    help: 'Sessions forgotten, by reason (released, expired)',
+    labelNames: ['reason'],
+    registers,
+  });
+  const restarts = new Counter({
+    name: 'sparkplane_gateway_backend_restarts_total',
+    help: 'Backends seen running a new Spark application (driver restarted)',
+    labelNames: ['backend'],
+    registers,
+  });
+  let activeStreams = 0;
+  let connections = 0;
+  new Gauge({
+    name: 'sparkplane_gateway_active_calls',
+    help: 'Calls being relayed now',
+    registers,
+    collect() {
+      this.set(activeStreams);
+    },
+  });
+  new Gauge({
+    name: 'sparkplane_gateway_client_connections',
+    help: 'Open client HTTP/2 connections',
+    registers,
+    collect() {
+      this.set(connections);
+    },
+  });
+  new Gauge({
+    name: 'sparkplane_gateway_sessions',
+    help: 'Sessions bound to each backend',
+    labelNames: ['backend'],
+    registers,
+    collect() {
+      this.reset();
+      for (const backend of state.pool.list()) this.set({ backend: backend.id }, 0);
+      for (const [backend, count] of state.sessions.sessionsPerBackend())
+        this.set({ backend }, count);
+    },
+  });
+  new Gauge({
+    name: 'sparkplane_gateway_backend_up',
+    help: 'Backend health: 1 up, 0 down or not yet checked',
+    labelNames: ['backend'],
+    registers,
+    collect() {
+      this.reset();
+      for (const backend of state.pool.list())
+        this.set({ backend: backend.id }, backend.health === 'up' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'sparkplane_gateway_backend_draining',
+    help: 'Backend drain state: 1 draining (no new sessions)',
+    labelNames: ['backend'],
+    registers,
+    collect() {
+      this.reset();
+      for (const backend of state.pool.list())
+        this.set({ backend: backend.id }, backend.draining ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'sparkplane_gateway_backend_check_seconds',
+    help: 'Latency of the last passed health check',
+    labelNames: ['backend'],
+    registers,
+    collect() {
+      this.reset();
+      for (const backend of state.pool.list())
+        if (backend.lastCheck?.ok === true)
+          this.set({ backend: backend.id }, backend.lastCheck.latencyMs / 1000);
+    },
+  });
+  const stops = [
+    gatewayChannels.rpcStarted.subscribe(() => {
+      activeStreams++;
+    }),
+    gatewayChannels.rpcFinished.subscribe((event) => {
+      if (event.backend !== '') activeStreams--;
+      rpcs.inc({ method: event.method, code: grpcCodeName(event.status) });
+      latency.observe({ method: event.method }, event.durationMs / 1000);
+      bytes.inc({ direction: 'in' }, event.bytesIn);
+      bytes.inc({ direction: 'out' }, event.bytesOut);
+    }),
+    gatewayChannels.requestRejected.subscribe((event) => {
+      rejected.inc({ kind: event.kind });
+    }),
+    gatewayChannels.sessionPlaced.subscribe((event) => {
+      placed.inc({ backend: event.backend });
+    }),
+    gatewayChannels.sessionEnded.subscribe((event) => {
+      ended.inc({ reason: event.reason });
+    }),
+    gatewayChannels.backendRestarted.subscribe((event) => {
+      restarts.inc({ backend: event.backend });
+    }),
+    gatewayChannels.connectionOpened.subscribe(() => {
+      connections++;
+    }),
+    gatewayChannels.connectionClosed.subscribe(() => {
+      connections--;
+    }),
+  ];
+  return () => {
+    for (const stop of stops) stop();
+  };
+}
+
+/** Structured logs: one access-log line per call, and every backend and session change. */
+export function subscribeGatewayLogs(logger: Logger): () => void {
+  const stops = [
+    gatewayChannels.rpcFinished.subscribe((event) => {
+      const line = { ...event, code: grpcCodeName(event.status), access: true };
+      const text = `${event.method} ${event.sessionId || '-'} → ${event.backend || 'gateway'} ${grpcCodeName(event.status)} ${event.durationMs.toFixed(1)} ms${event.message === '' ? '' : `: ${event.message}`}`;
+      if (event.status === 0 || event.status === 1) logger.info(line, text);
+      else logger.warn(line, text);
+    }),
+    gatewayChannels.requestRejected.subscribe((event) => {
+      logger.warn(event, `rejected ${event.kind} from ${event.client}: ${event.detail}`);
+    }),
+    gatewayChannels.backendHealth.subscribe((event) => {
+      const text = `backend ${event.backend} ${event.from} → ${event.to}${event.reason === '' ? '' : `: ${event.reason}`}`;
+      if (event.to === 'down') logger.warn(event, text);
+      else logger.info(event, text);
+    }),
+    gatewayChannels.backendRestarted.subscribe((event) => {
+      logger.warn(
+        event,
+        `backend ${event.backend} restarted (was ${event.previous}, now ${event.current}): its earlier sessions are gone`,
+      );
+    }),
+    gatewayChannels.backendAdded.subscribe((event) => {
+      logger.info(event, `backend ${event.backend} added`);
+    }),
+    gatewayChannels.backendRemoved.subscribe((event) => {
+      logger.info(event, `backend ${event.backend} removed`);
+    }),
+    gatewayChannels.backendDrain.subscribe((event) => {
+      logger.info(event, `backend ${event.backend} ${event.draining ? 'draining' : 'undrained'}`);
+    }),
+    gatewayChannels.sessionPlaced.subscribe((event) => {
+      logger.info(
+        event,
+        `session ${event.sessionId} of ${event.userId || '-'} placed on ${event.backend}`,
+      );
+    }),
+    gatewayChannels.sessionEnded.subscribe((event) => {
+      logger.info(event, `session ${event.sessionId} ${event.reason}`);
+    }),
+  ];
+  return () => {
+    for (const stop of stops) stop();
+  };
+}

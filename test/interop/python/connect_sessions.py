@@ -70,8 +70,13 @@ def create(spark, index: int) -> dict:
 def attempt(work) -> dict:
     try:
         return {"ok": True, **work()}
-    except Exception as error:  # the test asserts on the text
-        return {"ok": False, "error": f"{type(error).__name__}: {error}"}
+    except Exception as error:  # the test asserts on the text, causes included
+        texts = []
+        seen = error
+        while seen is not None and len(texts) < 5:
+            texts.append(f"{type(seen).__name__}: {seen}")
+            seen = seen.__cause__ or seen.__context__
+        return {"ok": False, "error": " <- ".join(texts)}
 
 
 def main(url: str, count: int, pause_dir: str) -> None:

@@ -10,12 +10,16 @@ import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { createGrpcMessageDecoder } from '../../src/gateway/wire/grpc-frame.ts';
 import { scanMessage } from '../../src/gateway/wire/proto-scanner.ts';
 import {
-  encodeExecutePlanResponse,
   isSparkConnectMethod,
   parseMethodPath,
   readRoutingFields,
   requestScanSpec,
 } from '../../src/gateway/wire/spark-connect.ts';
+import {
+  encodeConfigResponse,
+  encodeExecutePlanResponse,
+  encodeReleaseSessionResponse,
+} from '../../src/gateway/wire/spark-connect-codecs.ts';
 import { encodeGrpcMessage } from '../../src/gateway/wire/grpc-frame.ts';
 
 export interface FakeCall {
@@ -154,7 +158,16 @@ export async function startFakeSparkConnect(
       };
       switch (method) {
         case 'Config':
-          reply(configResponse(sessionId, serverSideId, state.appId));
+          reply(
+            encodeConfigResponse({
+              sessionId,
+              serverSideSessionId: serverSideId,
+              pairs: [
+                { key: 'spark.app.id', value: state.appId },
+                { key: 'spark.app.startTime', value: '1700000000000' },
+              ],
+            }),
+          );
           return;
         case 'ExecutePlan':
           executePlan(
@@ -170,14 +183,7 @@ export async function startFakeSparkConnect(
           return;
         case 'ReleaseSession':
           sessions.delete(sessionId);
-          reply(
-            new BinaryWriter()
-              .tag(1, WireType.LengthDelimited)
-              .string(sessionId)
-              .tag(2, WireType.LengthDelimited)
-              .string(serverSideId)
-              .finish(),
-          );
+          reply(encodeReleaseSessionResponse(sessionId, serverSideId));
           return;
         default:
           reply(
@@ -196,24 +202,6 @@ export async function startFakeSparkConnect(
   const address = server.address() as AddressInfo;
   Object.assign(state, { port: address.port, address: `127.0.0.1:${String(address.port)}` });
   return state;
-}
-
-function configResponse(sessionId: string, serverSideId: string, appId: string): Uint8Array {
-  const writer = new BinaryWriter().tag(1, WireType.LengthDelimited).string(sessionId);
-  for (const [key, value] of [
-    ['spark.app.id', appId],
-    ['spark.app.startTime', '1700000000000'],
-  ] as const) {
-    writer.tag(2, WireType.LengthDelimited).fork();
-    writer
-      .tag(1, WireType.LengthDelimited)
-      .string(key)
-      .tag(2, WireType.LengthDelimited)
-      .string(value)
-      .join();
-  }
-  writer.tag(4, WireType.LengthDelimited).string(serverSideId);
-  return writer.finish();
 }
 
 function executePlan(

@@ -6,11 +6,8 @@
 import type http2 from 'node:http2';
 import { GatewayError } from '../errors.ts';
 import { grpcCall } from '../proxy/grpc-call.ts';
-import {
-  SPARK_CONNECT_SERVICE,
-  decodeConfigResponse,
-  encodeConfigRequest,
-} from '../wire/spark-connect.ts';
+import { SPARK_CONNECT_SERVICE } from '../wire/spark-connect.ts';
+import { decodeConfigResponse, encodeConfigRequest } from '../wire/spark-connect-codecs.ts';
 
 /** The session the gateway's probes use on every server; a fixed UUID, so replicas share it. */
 export const PROBE_SESSION_ID = 'f0e1d2c3-b4a5-4968-8776-655443322110';

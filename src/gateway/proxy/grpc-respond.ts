@@ -1,6 +1,7 @@
 // Replies the gateway gives itself, in gRPC's own failure form: a trailers-only response whose
 // grpc-status and grpc-message say what happened and what to do.
 import type http2 from 'node:http2';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { GatewayError, GrpcStatus } from '../errors.ts';
 import { encodeGrpcMessage } from '../wire/grpc-frame.ts';
 import { encodeGrpcMessageText } from '../wire/grpc-status-text.ts';
@@ -45,4 +46,27 @@ export function respondWithMessage(stream: http2.ServerHttp2Stream, body: Uint8A
     stream.sendTrailers({ 'grpc-status': String(GrpcStatus.OK) });
   });
   stream.end(encodeGrpcMessage(body));
+}
+
+/** Answers an HTTP/2 request that is not gRPC with text saying what this endpoint is. */
+export function respondNotGrpc(
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+): void {
+  if (stream.closed || stream.destroyed) return;
+  stream.respond({ ':status': 415, 'content-type': 'text/plain; charset=utf-8' });
+  stream.end(
+    `This is the sparkplane gateway, a Spark Connect endpoint: it takes gRPC calls (POST, content-type application/grpc), not ${String(headers[':method'])} ${String(headers[':path'])}. Connect with a Spark Connect client: sc://HOST:PORT\n`,
+  );
+}
+
+/** grpc.health.v1.Health/Check on the gateway itself: SERVING while a backend is up. */
+export function answerHealth(stream: http2.ServerHttp2Stream, serving: boolean): void {
+  respondWithMessage(
+    stream,
+    new BinaryWriter()
+      .tag(1, WireType.Varint)
+      .int32(serving ? 1 : 2)
+      .finish(),
+  );
 }

@@ -4,33 +4,38 @@
 // and a client cancel cancels the call on the server. Answers the gateway gives itself (bad input,
 // no backend, a session whose server is gone) are gRPC statuses with a message saying what to do.
 import http2 from 'node:http2';
-import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import type { BackendPool } from '../backends/backend-pool.ts';
 import { GatewayError, GrpcStatus } from '../errors.ts';
 import { gatewayChannels } from '../observability-channels.ts';
-import { keyOf, sessionKey, type SessionBinding } from '../routing/affinity-store.ts';
+import { sessionKey } from '../routing/affinity-store.ts';
 import type { Route, Router } from '../routing/router.ts';
 import type { SessionTable } from '../routing/session-table.ts';
-import { createGrpcMessageDecoder, type GrpcMessageDecoder } from '../wire/grpc-frame.ts';
-import { createFieldScanner, type FieldScanner } from '../wire/proto-scanner.ts';
 import {
   SPARK_CONNECT_METHODS,
   SPARK_CONNECT_SERVICE,
   assertSingleUserContext,
   isSparkConnectMethod,
   parseMethodPath,
-  readResponseIds,
   readRoutingFields,
   requestScanSpec,
-  responseScanSpec,
   rewriteRequestPrefix,
   type RoutingFields,
   type SparkConnectMethodName,
 } from '../wire/spark-connect.ts';
 import type { ClientConnection } from './front-server.ts';
-import { grpcStatusOf, messageOf, respondWithError, respondWithMessage } from './grpc-respond.ts';
+import {
+  answerHealth,
+  grpcStatusOf,
+  messageOf,
+  respondNotGrpc,
+  respondWithError,
+  respondWithMessage,
+} from './grpc-respond.ts';
+import { clientHeaders, upstreamHeaders } from './relay-headers.ts';
+import { afterCall, createResponseScan, noteResponseIds } from './session-bookkeeping.ts';
+import { encodeReleaseSessionResponse } from '../wire/spark-connect-codecs.ts';
 import { continueScan, peekRequest, type PeekedRequest } from './request-peek.ts';
-import { createSecretMasker, maskInText } from './secret-masker.ts';
+import { createSecretMasker } from './secret-masker.ts';
 
 export interface ProxyDependencies {
   readonly router: Router;
@@ -51,17 +56,6 @@ const GENERIC_ROUTING: SparkConnectMethodName = 'ReleaseSession';
 const MAX_ID_CHARS = 1024;
 /** First messages up to this size are read whole before routing (almost every request). */
 const WHOLE_FIRST_MESSAGE_BYTES = 256 * 1024;
-
-/** Request headers that belong to one hop, or that the gateway sets itself. */
-const HOP_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'http2-settings',
-]);
 
 export function createStreamProxy(
   deps: ProxyDependencies,
@@ -138,7 +132,10 @@ async function proxyCall(
     return;
   }
   if (path.service === 'grpc.health.v1.Health' && path.method === 'Check') {
-    answerHealth(deps, stream);
+    answerHealth(
+      stream,
+      deps.pool.list().some((backend) => backend.health === 'up'),
+    );
     return;
   }
   const method: SparkConnectMethodName | undefined =
@@ -301,7 +298,7 @@ async function relay(deps: ProxyDependencies, context: RelayContext): Promise<vo
     done = true;
     if (streaming) deps.sessions.streamClosed(key);
     deps.sessions.seen(key);
-    afterCall(deps, context);
+    afterCall(deps.sessions, call, key);
     finished(call);
   };
 
@@ -370,7 +367,7 @@ async function relay(deps: ProxyDependencies, context: RelayContext): Promise<vo
   let trailers: http2.IncomingHttpHeaders | undefined;
   upstream.on('response', (responseHeaders, flags) => {
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-    const out = clientHeaders(responseHeaders, deps);
+    const out = clientHeaders(responseHeaders, deps.backendToken);
     if (stream.closed || stream.destroyed) return;
     if (endStream) {
       noteStatus(call, responseHeaders);
@@ -402,7 +399,7 @@ async function relay(deps: ProxyDependencies, context: RelayContext): Promise<vo
       'grpc-message': `the Spark Connect server ${call.backend} ended the call without a gRPC status`,
     };
     noteStatus(call, sent);
-    stream.sendTrailers(clientHeaders(sent, deps, true));
+    stream.sendTrailers(clientHeaders(sent, deps.backendToken, true));
   });
   upstream.on('end', () => {
     if (masker !== undefined) {
@@ -413,7 +410,8 @@ async function relay(deps: ProxyDependencies, context: RelayContext): Promise<vo
   });
   upstream.on('error', () => undefined);
   upstream.on('close', () => {
-    if (responseScan?.ids !== undefined) noteResponseIds(deps, context, responseScan.ids);
+    if (responseScan?.ids !== undefined)
+      noteResponseIds(deps.sessions, key, context.route.binding, responseScan.ids, call.client);
     const code = upstream.rstCode;
     if (code !== http2.constants.NGHTTP2_NO_ERROR && !stream.closed && !stream.destroyed) {
       const error = new GatewayError(
@@ -465,99 +463,6 @@ function firstMessageBytes(
   return [header, bytes];
 }
 
-interface ResponseScan {
-  done: boolean;
-  ids: ReturnType<typeof readResponseIds> | undefined;
-  push(chunk: Buffer): void;
-}
-
-/** Scans the first response message for the ids the gateway records (server-side session id, operation id). */
-function createResponseScan(method: SparkConnectMethodName): ResponseScan {
-  const decoder: GrpcMessageDecoder = createGrpcMessageDecoder({ maxMessageBytes: 0x7fffffff });
-  let scanner: FieldScanner | undefined;
-  const scan: ResponseScan = {
-    done: false,
-    ids: undefined,
-    push(chunk) {
-      for (const event of decoder.push(chunk)) {
-        if (event.kind === 'start') {
-          if (event.compressed) {
-            scan.done = true;
-            return;
-          }
-          scanner = createFieldScanner(responseScanSpec(method), event.length);
-        } else if (event.kind === 'data') scanner?.push(event.bytes);
-        else {
-          scanner?.end();
-          if (scanner !== undefined) scan.ids = readResponseIds(scanner, method);
-          scan.done = true;
-          return;
-        }
-      }
-    },
-  };
-  return scan;
-}
-
-function noteResponseIds(
-  deps: ProxyDependencies,
-  context: RelayContext,
-  ids: NonNullable<ResponseScan['ids']>,
-): void {
-  const { key, call } = context;
-  if (ids.serverSideSessionId !== undefined && ids.serverSideSessionId !== '')
-    deps.sessions.noteServerSideSessionId(key, ids.serverSideSessionId);
-  if (ids.operationId !== undefined && ids.operationId !== '')
-    deps.sessions.addOperation(ids.operationId, key);
-  const binding = context.route.binding;
-  if (ids.newSessionId !== undefined && ids.newSessionId !== '' && binding !== undefined)
-    void bindClone(deps, binding, ids.newSessionId, call.client);
-}
-
-/** CloneSession made a new session on the same server: it must be routed there too. */
-async function bindClone(
-  deps: ProxyDependencies,
-  source: SessionBinding,
-  newSessionId: string,
-  client: string,
-): Promise<void> {
-  const now = Date.now();
-  const { created } = await deps.sessions.bind({
-    ...source,
-    sessionId: newSessionId,
-    createdAt: now,
-    lastSeenAt: now,
-    serverSideSessionId: undefined,
-    clientAddress: client,
-  });
-  if (created)
-    gatewayChannels.sessionPlaced.publish({
-      backend: source.backend,
-      userId: source.userId,
-      sessionId: newSessionId,
-      principal: source.principal,
-      client,
-    });
-}
-
-/** Session bookkeeping once a call ended: a released session is forgotten. */
-function afterCall(deps: ProxyDependencies, context: RelayContext): void {
-  const { call, key, method } = context;
-  const binding = deps.sessions.find(key);
-  if (method === 'ReleaseSession' && call.status === GrpcStatus.OK && binding !== undefined) {
-    void deps.sessions.release(keyOf(binding)).then(() => {
-      gatewayChannels.sessionEnded.publish({
-        backend: binding.backend,
-        userId: binding.userId,
-        sessionId: binding.sessionId,
-        principal: binding.principal,
-        client: call.client,
-        reason: 'released',
-      });
-    });
-  }
-}
-
 function noteStatus(call: CallRecord, headers: http2.IncomingHttpHeaders): void {
   const status = headers['grpc-status'];
   if (status !== undefined) call.status = Number(status);
@@ -577,72 +482,4 @@ function finished(call: CallRecord): void {
     client: call.client,
     message: call.message,
   });
-}
-
-function upstreamHeaders(
-  headers: http2.IncomingHttpHeaders,
-  backendId: string,
-  deps: ProxyDependencies,
-): http2.OutgoingHttpHeaders {
-  const out: http2.OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith(':') || HOP_HEADERS.has(name) || value === undefined) continue;
-    out[name] = value;
-  }
-  out[':method'] = 'POST';
-  out[':path'] = headers[':path'];
-  out[':scheme'] = 'http';
-  out[':authority'] = backendId;
-  if (deps.backendToken !== undefined) {
-    out.authorization = `Bearer ${deps.backendToken}`;
-    // Uncompressed replies, so the token can be kept out of them.
-    out['grpc-accept-encoding'] = 'identity';
-  } else if (deps.rewriteUserId) {
-    // The client's gateway credentials are not the server's business.
-    delete out.authorization;
-  }
-  return out;
-}
-
-function clientHeaders(
-  headers: http2.IncomingHttpHeaders,
-  deps: ProxyDependencies,
-  trailers = false,
-): http2.OutgoingHttpHeaders {
-  const out: http2.OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_HEADERS.has(name)) continue;
-    if (name.startsWith(':') && (trailers || name !== ':status')) continue;
-    out[name] =
-      deps.backendToken === undefined
-        ? value
-        : Array.isArray(value)
-          ? value.map((item) => maskInText(item, deps.backendToken ?? ''))
-          : maskInText(value, deps.backendToken);
-  }
-  return out;
-}
-
-function respondNotGrpc(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-  if (stream.closed || stream.destroyed) return;
-  stream.respond({ ':status': 415, 'content-type': 'text/plain; charset=utf-8' });
-  stream.end(
-    `This is the sparkplane gateway, a Spark Connect endpoint: it takes gRPC calls (POST, content-type application/grpc), not ${String(headers[':method'])} ${String(headers[':path'])}. Connect with a Spark Connect client: sc://HOST:PORT\n`,
-  );
-}
-
-/** grpc.health.v1.Health/Check on the gateway itself: SERVING while a backend is up. */
-function answerHealth(deps: ProxyDependencies, stream: http2.ServerHttp2Stream): void {
-  const serving = deps.pool.list().some((backend) => backend.health === 'up');
-  respondWithMessage(
-    stream,
-    new BinaryWriter()
-      .tag(1, WireType.Varint)
-      .int32(serving ? 1 : 2)
-      .finish(),
-  );
-}
-
-function encodeReleaseSessionResponse(sessionId: string): Uint8Array {
-  return new BinaryWriter().tag(1, WireType.LengthDelimited).string(sessionId).finish();
 }

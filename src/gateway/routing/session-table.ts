@@ -46,6 +46,7 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
   const now = options.now ?? Date.now;
   const sessions = new Map<string, SessionBinding>();
   const operations = new Map<string, OperationBinding>();
+  const operationsOf = new Map<string, Set<string>>();
   const perBackend = new Map<string, number>();
   const openStreams = new Map<string, number>();
   const pendingBinds = new Map<string, Promise<SessionBinding>>();
@@ -70,14 +71,23 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
     count(binding.backend, -1);
     dirty.delete(key);
     openStreams.delete(key);
-    for (const [operationId, operation] of operations)
-      if (operation.sessionKey === key) operations.delete(operationId);
+    for (const operationId of operationsOf.get(key) ?? []) operations.delete(operationId);
+    operationsOf.delete(key);
     return binding;
   };
 
   for (const binding of await store.loadSessions()) put(binding);
+  const index = (operation: OperationBinding): void => {
+    operations.set(operation.operationId, operation);
+    let ids = operationsOf.get(operation.sessionKey);
+    if (ids === undefined) {
+      ids = new Set();
+      operationsOf.set(operation.sessionKey, ids);
+    }
+    ids.add(operation.operationId);
+  };
   for (const operation of await store.loadOperations())
-    if (sessions.has(operation.sessionKey)) operations.set(operation.operationId, operation);
+    if (sessions.has(operation.sessionKey)) index(operation);
 
   const flush = async (): Promise<void> => {
     if (dirty.size === 0) return;
@@ -134,7 +144,7 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
     addOperation(operationId, key) {
       if (operations.has(operationId) || !sessions.has(key)) return;
       const operation = { operationId, sessionKey: key, createdAt: now() };
-      operations.set(operationId, operation);
+      index(operation);
       void store.bindOperation(operation).catch(() => undefined);
     },
     async release(key) {
@@ -157,7 +167,10 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
       const keys = expired.map((binding) => keyOf(binding));
       for (const key of keys) forget(key);
       for (const [operationId, operation] of operations)
-        if (at - operation.createdAt >= operationTtlMs) operations.delete(operationId);
+        if (at - operation.createdAt >= operationTtlMs) {
+          operations.delete(operationId);
+          operationsOf.get(operation.sessionKey)?.delete(operationId);
+        }
       await store.remove(keys);
       await store.pruneOperations(at - operationTtlMs);
       await flush();

@@ -14,7 +14,7 @@ import {
   encodeConfigRequest,
   encodeExecutePlanRequest,
   encodeReleaseSessionRequest,
-} from '../../../src/gateway/wire/spark-connect.ts';
+} from '../../../src/gateway/wire/spark-connect-codecs.ts';
 import { startFakeSparkConnect, type FakeSparkConnect } from '../../support/fake-spark-connect.ts';
 
 const SERVICE = '/spark.connect.SparkConnectService';

@@ -9,6 +9,53 @@ import { canConnect, freePort, waitUntil } from './wait.ts';
 
 const LOOPBACK = '127.0.0.1';
 
+/**
+ * Starts `bin/sparkplane COMMAND ARGS` with JSON debug logs in the run's log folder and waits
+ * until `ready` says so; fails at once if the process exits first, and stops it on failure.
+ */
+async function startSparkplane(
+  run: SparkRun,
+  spec: {
+    readonly name: string;
+    readonly args: readonly string[];
+    readonly what: string;
+    readonly ready: () => Promise<boolean>;
+  },
+): Promise<ManagedProcess> {
+  const process = startProcess({
+    name: spec.name,
+    command: join(REPO_ROOT, 'bin', 'sparkplane'),
+    // Right after the command name, so flags in `args` (a test's own --log-level) come later and win.
+    args: [
+      ...spec.args.slice(0, 1),
+      '--log-format',
+      'json',
+      '--log-level',
+      'debug',
+      ...spec.args.slice(1),
+    ],
+    env: { ...globalThis.process.env, NO_COLOR: '1' },
+    cwd: run.dir,
+    logDir: join(run.dir, 'logs'),
+  });
+  try {
+    await waitUntil(async () => ((await spec.ready()) ? true : undefined), {
+      what: `${spec.what} (see ${process.logFile})`,
+      timeoutMs: 60_000,
+      abortIf: () => {
+        const exit = process.exit();
+        return exit === undefined
+          ? undefined
+          : `it exited (${describeExit(exit)}); see ${process.logFile}`;
+      },
+    });
+  } catch (error) {
+    await process.stop();
+    throw error;
+  }
+  return process;
+}
+
 export interface SparkplaneShuffle {
   readonly port: number;
   readonly metricsPort: number;
@@ -36,9 +83,8 @@ export async function startSparkplaneShuffle(
   const stateDir = options.stateDir ?? join(run.dir, 'sparkplane-shuffle-state');
   const localRoot = join(run.dir, 'local');
   mkdirSync(localRoot, { recursive: true });
-  const process = startProcess({
+  const process = await startSparkplane(run, {
     name: options.name ?? 'sparkplane-shuffle',
-    command: join(REPO_ROOT, 'bin', 'sparkplane'),
     args: [
       'shuffle',
       '--host',
@@ -51,40 +97,17 @@ export async function startSparkplaneShuffle(
       localRoot,
       '--state-dir',
       stateDir,
-      '--log-format',
-      'json',
-      '--log-level',
-      'debug',
       ...(options.extraArgs ?? []),
     ],
-    env: { ...globalThis.process.env, NO_COLOR: '1' },
-    cwd: run.dir,
-    logDir: join(run.dir, 'logs'),
-  });
-  try {
+    what: `sparkplane shuffle to answer on ${LOOPBACK}:${port}`,
     // Ready when both ports answer: /healthz on the metrics port, TCP on the shuffle port.
-    await waitUntil(
-      async () => {
-        const health = await fetch(`http://${LOOPBACK}:${metricsPort}/healthz`, {
-          signal: AbortSignal.timeout(1000),
-        });
-        return health.ok && (await canConnect(LOOPBACK, port)) ? true : undefined;
-      },
-      {
-        what: `sparkplane shuffle to answer on ${LOOPBACK}:${port} (see ${process.logFile})`,
-        timeoutMs: 60_000,
-        abortIf: () => {
-          const exit = process.exit();
-          return exit === undefined
-            ? undefined
-            : `it exited (${describeExit(exit)}); see ${process.logFile}`;
-        },
-      },
-    );
-  } catch (error) {
-    await process.stop();
-    throw error;
-  }
+    ready: async () => {
+      const health = await fetch(`http://${LOOPBACK}:${metricsPort}/healthz`, {
+        signal: AbortSignal.timeout(1000),
+      });
+      return health.ok && (await canConnect(LOOPBACK, port));
+    },
+  });
   return { port, metricsPort, stateDir, process, stop: () => process.stop() };
 }
 
@@ -129,9 +152,8 @@ export async function startSparkplaneGateway(
   const port = options.port ?? (await freePort());
   const adminPort = await freePort();
   const stateDir = options.stateDir ?? join(run.dir, 'sparkplane-gateway-state');
-  const process = startProcess({
+  const process = await startSparkplane(run, {
     name: options.name ?? 'sparkplane-gateway',
-    command: join(REPO_ROOT, 'bin', 'sparkplane'),
     args: [
       'gateway',
       '--host',
@@ -145,44 +167,21 @@ export async function startSparkplaneGateway(
       ...options.backends.flatMap((backend) => ['--backend', `${LOOPBACK}:${String(backend)}`]),
       '--check-interval',
       '500ms',
-      '--log-format',
-      'json',
-      '--log-level',
-      'debug',
       ...(options.extraArgs ?? []),
     ],
-    env: { ...globalThis.process.env, NO_COLOR: '1' },
-    cwd: run.dir,
-    logDir: join(run.dir, 'logs'),
+    what: `sparkplane gateway on ${LOOPBACK}:${String(port)} with every backend up`,
+    ready: async () => {
+      const reply = await fetch(`http://${LOOPBACK}:${String(adminPort)}/api/gateway/backends`, {
+        signal: AbortSignal.timeout(1000),
+      });
+      const body = (await reply.json()) as { backends: { health: string }[] };
+      return (
+        body.backends.length === options.backends.length &&
+        body.backends.every((backend) => backend.health === 'up') &&
+        (await canConnect(LOOPBACK, port))
+      );
+    },
   });
-  try {
-    await waitUntil(
-      async () => {
-        const reply = await fetch(`http://${LOOPBACK}:${String(adminPort)}/api/gateway/backends`, {
-          signal: AbortSignal.timeout(1000),
-        });
-        const body = (await reply.json()) as { backends: { health: string }[] };
-        return body.backends.length === options.backends.length &&
-          body.backends.every((backend) => backend.health === 'up') &&
-          (await canConnect(LOOPBACK, port))
-          ? true
-          : undefined;
-      },
-      {
-        what: `sparkplane gateway on ${LOOPBACK}:${String(port)} with every backend up (see ${process.logFile})`,
-        timeoutMs: 60_000,
-        abortIf: () => {
-          const exit = process.exit();
-          return exit === undefined
-            ? undefined
-            : `it exited (${describeExit(exit)}); see ${process.logFile}`;
-        },
-      },
-    );
-  } catch (error) {
-    await process.stop();
-    throw error;
-  }
   return {
     port,
     adminPort,

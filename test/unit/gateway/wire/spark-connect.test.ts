@@ -11,14 +11,6 @@ import {
   SPARK_CONNECT_METHODS,
   SPARK_CONNECT_SERVICE,
   assertSingleUserContext,
-  decodeAnalyzeSparkVersionResponse,
-  decodeConfigResponse,
-  decodeExecutePlanResponse,
-  encodeAnalyzeSparkVersionRequest,
-  encodeConfigRequest,
-  encodeExecutePlanRequest,
-  encodeExecutePlanResponse,
-  encodeReleaseSessionRequest,
   isSparkConnectMethod,
   parseMethodPath,
   readResponseIds,
@@ -29,6 +21,16 @@ import {
   rewriteRequestPrefix,
   type SparkConnectMethodName,
 } from '../../../../src/gateway/wire/spark-connect.ts';
+import {
+  decodeAnalyzeSparkVersionResponse,
+  decodeConfigResponse,
+  decodeExecutePlanResponse,
+  encodeAnalyzeSparkVersionRequest,
+  encodeConfigRequest,
+  encodeExecutePlanRequest,
+  encodeExecutePlanResponse,
+  encodeReleaseSessionRequest,
+} from '../../../../src/gateway/wire/spark-connect-codecs.ts';
 
 const LEN = WireType.LengthDelimited;
 const bytesOf = (writer: BinaryWriter): Buffer => Buffer.from(writer.finish());

@@ -1,0 +1,62 @@
+// Which headers cross the gateway: hop-by-hop headers stay on their hop, the server gets the
+// gateway's own authority and (when configured) the backend token, and the client never sees
+// that token in any header or trailer.
+import type http2 from 'node:http2';
+import { maskInText } from './secret-masker.ts';
+
+/** Request headers that belong to one hop, or that the gateway sets itself. */
+export const HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'http2-settings',
+]);
+
+/** The request headers a server gets: the client's, with this hop's and the gateway's own set. */
+export function upstreamHeaders(
+  headers: http2.IncomingHttpHeaders,
+  backendId: string,
+  deps: { readonly backendToken: string | undefined; readonly rewriteUserId: boolean },
+): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith(':') || HOP_HEADERS.has(name) || value === undefined) continue;
+    out[name] = value;
+  }
+  out[':method'] = 'POST';
+  out[':path'] = headers[':path'];
+  out[':scheme'] = 'http';
+  out[':authority'] = backendId;
+  if (deps.backendToken !== undefined) {
+    out.authorization = `Bearer ${deps.backendToken}`;
+    // Uncompressed replies, so the token can be kept out of them.
+    out['grpc-accept-encoding'] = 'identity';
+  } else if (deps.rewriteUserId) {
+    // The client's gateway credentials are not the server's business.
+    delete out.authorization;
+  }
+  return out;
+}
+
+/** The response headers or trailers a client gets, with the backend token masked. */
+export function clientHeaders(
+  headers: http2.IncomingHttpHeaders,
+  backendToken: string | undefined,
+  trailers = false,
+): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_HEADERS.has(name)) continue;
+    if (name.startsWith(':') && (trailers || name !== ':status')) continue;
+    out[name] =
+      backendToken === undefined
+        ? value
+        : Array.isArray(value)
+          ? value.map((item) => maskInText(item, backendToken))
+          : maskInText(value, backendToken);
+  }
+  return out;
+}

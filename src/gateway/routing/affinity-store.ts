@@ -31,15 +31,28 @@ export interface OperationBinding {
 
 /** The store the session table writes through. Async, so a shared (networked) store fits too. */
 export interface AffinityStore {
-  readonly kind: 'sqlite' | 'memory';
+  readonly kind: 'sqlite' | 'memory' | 'redis';
+  /** Where it lives, for logs (a file, or a Redis URL without its password). */
   readonly location: string | undefined;
+  /**
+   * Whether other gateways write to it too. The session table then asks the store about a session
+   * or operation it does not hold in memory, since another gateway may have placed it.
+   */
+  readonly shared: boolean;
   loadSessions(): Promise<SessionBinding[]>;
   loadOperations(): Promise<OperationBinding[]>;
+  findSession(key: string): Promise<SessionBinding | undefined>;
+  findOperation(operationId: string): Promise<OperationBinding | undefined>;
   /** Binds the session unless it is bound already; resolves to the binding that holds. */
   bind(binding: SessionBinding): Promise<{ binding: SessionBinding; created: boolean }>;
   updateServerSideSessionId(key: string, serverSideSessionId: string): Promise<void>;
   touch(lastSeen: ReadonlyMap<string, number>): Promise<void>;
   remove(keys: readonly string[]): Promise<void>;
+  /**
+   * Removes those of `keys` whose stored last-seen time is before `before` (another gateway may
+   * have seen them since this one last did); resolves to the keys it removed.
+   */
+  removeIdle(keys: readonly string[], before: number): Promise<string[]>;
   bindOperation(operation: OperationBinding): Promise<void>;
   /** Forgets operations created before `before`. */
   pruneOperations(before: number): Promise<void>;
@@ -120,15 +133,24 @@ export function openSqliteAffinityStore(stateDir: string | undefined): AffinityS
   return {
     kind: stateDir === undefined ? 'memory' : 'sqlite',
     location,
+    shared: false,
+    findSession: (key) =>
+      run(() => {
+        const row = statements.oneSession.get(key) as Record<string, unknown> | undefined;
+        return row === undefined ? undefined : toBinding(row);
+      }),
+    findOperation: (operationId) =>
+      run(() => {
+        const row = statements.oneOperation.get(operationId) as
+          | Record<string, unknown>
+          | undefined;
+        return row === undefined ? undefined : toOperation(row);
+      }),
     loadSessions: () =>
       run(() => (statements.allSessions.all() as Record<string, unknown>[]).map(toBinding)),
     loadOperations: () =>
       run(() =>
-        (statements.allOperations.all() as Record<string, unknown>[]).map((row) => ({
-          operationId: String(row.operation_id),
-          sessionKey: String(row.session_key),
-          createdAt: Number(row.created_at),
-        })),
+        (statements.allOperations.all() as Record<string, unknown>[]).map(toOperation),
       ),
     bind: (binding) =>
       run(() => {
@@ -180,6 +202,24 @@ export function openSqliteAffinityStore(stateDir: string | undefined): AffinityS
           throw error;
         }
       }),
+    removeIdle: (keys, before) =>
+      run(() => {
+        const removed: string[] = [];
+        if (keys.length === 0) return removed;
+        db.exec('BEGIN');
+        try {
+          for (const key of keys)
+            if (Number(statements.deleteIdleSession.run(key, before).changes) > 0) {
+              statements.deleteOperations.run(key);
+              removed.push(key);
+            }
+          db.exec('COMMIT');
+        } catch (error) {
+          db.exec('ROLLBACK');
+          throw error;
+        }
+        return removed;
+      }),
     bindOperation: (operation) =>
       run(() => {
         statements.insertOperation.run(
@@ -207,6 +247,8 @@ function prepare(db: DatabaseSync): {
   setServerSideId: StatementSync;
   touch: StatementSync;
   deleteSession: StatementSync;
+  deleteIdleSession: StatementSync;
+  oneOperation: StatementSync;
   deleteOperations: StatementSync;
   insertOperation: StatementSync;
   pruneOperations: StatementSync;
@@ -227,6 +269,10 @@ function prepare(db: DatabaseSync): {
       'UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE session_key = ?',
     ),
     deleteSession: db.prepare('DELETE FROM sessions WHERE session_key = ?'),
+    deleteIdleSession: db.prepare(
+      'DELETE FROM sessions WHERE session_key = ? AND last_seen_at < ?',
+    ),
+    oneOperation: db.prepare('SELECT * FROM operations WHERE operation_id = ?'),
     deleteOperations: db.prepare('DELETE FROM operations WHERE session_key = ?'),
     insertOperation: db.prepare(
       `INSERT INTO operations (operation_id, session_key, created_at) VALUES (?, ?, ?)
@@ -248,5 +294,13 @@ function toBinding(row: Record<string, unknown>): SessionBinding {
     serverSideSessionId:
       typeof row.server_side_session_id === 'string' ? row.server_side_session_id : undefined,
     clientAddress: String(row.client_address),
+  };
+}
+
+function toOperation(row: Record<string, unknown>): OperationBinding {
+  return {
+    operationId: String(row.operation_id),
+    sessionKey: String(row.session_key),
+    createdAt: Number(row.created_at),
   };
 }

@@ -72,9 +72,9 @@ export function createRouter(deps: {
   return {
     async route(request) {
       const key = sessionKey(request.principal, request.userId, request.sessionId);
-      let binding = sessions.find(key);
+      let binding = await sessions.lookup(key);
       if (binding === undefined && request.operationId !== undefined) {
-        const owner = sessions.findByOperation(request.operationId);
+        const owner = await sessions.lookupByOperation(request.operationId);
         if (owner?.principal === request.principal && owner.sessionId === request.sessionId)
           binding = owner;
       }

@@ -21,6 +21,10 @@ export interface SessionTable {
   find(key: string): SessionBinding | undefined;
   /** The session an operation belongs to, when the operation id was seen before. */
   findByOperation(operationId: string): SessionBinding | undefined;
+  /** As `find`, then asks a store shared with other gateways, which may have placed it. */
+  lookup(key: string): Promise<SessionBinding | undefined>;
+  /** As `findByOperation`, then asks a shared store. */
+  lookupByOperation(operationId: string): Promise<SessionBinding | undefined>;
   /** Binds a new session; `created` is false when another request bound it first. */
   bind(binding: SessionBinding): Promise<{ binding: SessionBinding; created: boolean }>;
   /** Records activity on the session now. */
@@ -34,7 +38,10 @@ export interface SessionTable {
   sessionsPerBackend(): ReadonlyMap<string, number>;
   list(): readonly SessionBinding[];
   readonly size: number;
-  /** Expires idle sessions and flushes last-seen times; returns the sessions that expired. */
+  /**
+   * Expires idle sessions and flushes last-seen times; returns the sessions that ended (with a
+   * shared store, those no other gateway has seen within the timeout either).
+   */
   sweep(): Promise<SessionBinding[]>;
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -96,11 +103,32 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
     await store.touch(batch);
   };
 
+  const findByOperation = (operationId: string): SessionBinding | undefined => {
+    const operation = operations.get(operationId);
+    return operation === undefined ? undefined : sessions.get(operation.sessionKey);
+  };
+  const lookup = async (key: string): Promise<SessionBinding | undefined> => {
+    const held = sessions.get(key);
+    if (held !== undefined || !store.shared) return held;
+    const stored = await store.findSession(key);
+    // A release or a bind may have happened here while the store answered.
+    if (stored === undefined || sessions.has(key)) return sessions.get(key);
+    put(stored);
+    return stored;
+  };
+
   return {
     find: (key) => sessions.get(key),
-    findByOperation(operationId) {
-      const operation = operations.get(operationId);
-      return operation === undefined ? undefined : sessions.get(operation.sessionKey);
+    findByOperation,
+    lookup,
+    async lookupByOperation(operationId) {
+      const held = findByOperation(operationId);
+      if (held !== undefined || !store.shared) return held;
+      const operation = await store.findOperation(operationId);
+      if (operation === undefined) return undefined;
+      const owner = await lookup(operation.sessionKey);
+      if (owner !== undefined && !operations.has(operationId)) index(operation);
+      return owner;
     },
     async bind(binding) {
       const key = keyOf(binding);
@@ -165,16 +193,18 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
         } else if (at - binding.lastSeenAt >= idleTimeoutMs) expired.push(binding);
       }
       const keys = expired.map((binding) => keyOf(binding));
+      // Forgotten here either way: memory is a cache of the store, and a session another gateway
+      // kept alive is looked up again on its next call.
       for (const key of keys) forget(key);
       for (const [operationId, operation] of operations)
         if (at - operation.createdAt >= operationTtlMs) {
           operations.delete(operationId);
           operationsOf.get(operation.sessionKey)?.delete(operationId);
         }
-      await store.remove(keys);
-      await store.pruneOperations(at - operationTtlMs);
       await flush();
-      return expired;
+      const removed = new Set(await store.removeIdle(keys, at - idleTimeoutMs + 1));
+      await store.pruneOperations(at - operationTtlMs);
+      return expired.filter((binding) => removed.has(keyOf(binding)));
     },
     flush,
     async close() {

@@ -38,6 +38,11 @@ export interface CommandSpec<O extends Record<string, OptionSpec> = Record<strin
   readonly options: O;
   /** Whether `--config FILE` is accepted (services and one-shot commands with many options). */
   readonly configFile: boolean;
+  /**
+   * Commands under this one (`sparkplane gateway drain`); each has its full name as `name`
+   * ("gateway drain"), from which its environment variables are named too.
+   */
+  readonly subcommands?: readonly CommandSpec[];
   /** `reload` builds the config again from the same flags, the environment and the file as it is now. */
   run(config: ConfigOf<O>, io: CommandIo, reload: () => ConfigOf<O>): Promise<number>;
 }
@@ -86,7 +91,7 @@ export function flagName(key: string): string {
 }
 
 export function envName(command: string, key: string): string {
-  return `SPARKPLANE_${command.toUpperCase()}_${key.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
+  return `SPARKPLANE_${command.toUpperCase().replace(/ /g, '_')}_${key.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
 }
 
 export function configEnvName(command: string): string {

@@ -33,9 +33,9 @@ export async function runCli(
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => undefined })
     .exitOverride();
 
-  for (const spec of commands) {
-    const command = program
-      .command(spec.name)
+  const register = (parent: Command, spec: CommandSpec): void => {
+    const command = parent
+      .command(spec.name.split(' ').at(-1) ?? spec.name)
       .summary(spec.summary)
       .description(spec.description ?? spec.summary)
       .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => undefined })
@@ -57,14 +57,24 @@ export async function runCli(
       const config = buildConfig(spec, { flags, env: io.env });
       exitCode = await spec.run(config, io, () => buildConfig(spec, { flags, env: io.env }));
     });
-  }
+    if (spec.subcommands !== undefined && spec.subcommands.length > 0) {
+      // Options after a subcommand's name are the subcommand's own.
+      command.enablePositionalOptions();
+      command.hook('preSubcommand', (_command, subcommand) => {
+        current = `${current} ${subcommand.name()}`;
+      });
+      for (const child of spec.subcommands) register(command, child);
+    }
+  };
+  program.enablePositionalOptions();
+  for (const spec of commands) register(program, spec);
 
   if (argv.length === 0) {
     io.stderr(program.helpInformation());
     return USAGE_EXIT_CODE;
   }
-  program.hook('preSubcommand', (_program, subcommand) => {
-    current = `sparkplane ${subcommand.name()}`;
+  program.hook('preSubcommand', (_command, subcommand) => {
+    current = `${current} ${subcommand.name()}`;
   });
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -145,7 +155,7 @@ function helpFooter(spec: CommandSpec): string {
     .filter(([, optionSpec]) => optionSpec.positional !== true)
     .map(([key]) => key);
   if (!spec.configFile) return '';
-  return `\nConfig keys (file, env SPARKPLANE_${spec.name.toUpperCase()}_*, flags; flags win): ${keys.join(', ')}\n`;
+  return `\nConfig keys (file, env ${envName(spec.name, '')}*, flags; flags win): ${keys.join(', ')}\n`;
 }
 
 function oneLine(message: string): string {

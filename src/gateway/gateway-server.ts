@@ -51,7 +51,8 @@ export interface GatewayOptions {
   readonly connectionIdleTimeoutMs?: number;
   readonly firstMessageTimeoutMs?: number;
   readonly sweepIntervalMs?: number;
-  readonly authenticate?: (headers: http2.IncomingHttpHeaders) => Promise<string>;
+  /** Verifies a caller and resolves to its identity; every caller is '' without it. */
+  readonly authenticate?: ((headers: http2.IncomingHttpHeaders) => Promise<string>) | undefined;
   readonly rewriteUserId?: boolean;
   readonly backendToken?: string | undefined;
 }

@@ -60,6 +60,12 @@ export const gatewayChannels = {
   ),
   rpcFinished: channel<RpcFinished>('sparkplane:gateway:rpc-finished'),
   requestRejected: channel<RequestRejected>('sparkplane:gateway:request-rejected'),
+  /** A fault of the gateway's own while relaying one call (that call was cancelled). */
+  relayFailed: channel<{
+    readonly method: string;
+    readonly backend: string;
+    readonly error: unknown;
+  }>('sparkplane:gateway:relay-failed'),
   connectionOpened: channel<{ readonly client: string }>('sparkplane:gateway:connection-opened'),
   connectionClosed: channel<{ readonly client: string }>('sparkplane:gateway:connection-closed'),
 } as const;

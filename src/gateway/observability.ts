@@ -156,6 +156,9 @@ export function subscribeGatewayMetrics(
     gatewayChannels.requestRejected.subscribe((event) => {
       rejected.inc({ kind: event.kind });
     }),
+    gatewayChannels.relayFailed.subscribe(() => {
+      rejected.inc({ kind: 'GW_INTERNAL' });
+    }),
     gatewayChannels.sessionPlaced.subscribe((event) => {
       placed.inc({ backend: event.backend });
     }),
@@ -188,6 +191,12 @@ export function subscribeGatewayLogs(logger: Logger): () => void {
     }),
     gatewayChannels.requestRejected.subscribe((event) => {
       logger.warn(event, `rejected ${event.kind} from ${event.client}: ${event.detail}`);
+    }),
+    gatewayChannels.relayFailed.subscribe((event) => {
+      logger.error(
+        { method: event.method, backend: event.backend, err: event.error },
+        `internal fault while relaying ${event.method} to ${event.backend}; that call was cancelled`,
+      );
     }),
     gatewayChannels.backendHealth.subscribe((event) => {
       const text = `backend ${event.backend} ${event.from} → ${event.to}${event.reason === '' ? '' : `: ${event.reason}`}`;

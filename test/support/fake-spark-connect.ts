@@ -45,6 +45,8 @@ export interface FakeSparkConnect {
   failWith: { status: number; message: string } | undefined;
   /** Delay before answering unary calls. */
   delayMs: number;
+  /** More key/value pairs every Config reply carries (a server's conf as a client reads it). */
+  extraConf: Record<string, string>;
   /** Number of ExecutePlan streams cancelled by the client. */
   readonly cancelled: number;
   /** Simulates a driver restart: new application id, every session forgotten. */
@@ -72,6 +74,7 @@ export async function startFakeSparkConnect(
     resultBatches: 1,
     failWith: undefined,
     delayMs: 0,
+    extraConf: {},
     get cancelled() {
       return cancelled;
     },
@@ -165,6 +168,7 @@ export async function startFakeSparkConnect(
               pairs: [
                 { key: 'spark.app.id', value: state.appId },
                 { key: 'spark.app.startTime', value: '1700000000000' },
+                ...Object.entries(state.extraConf).map(([key, value]) => ({ key, value })),
               ],
             }),
           );

@@ -13,11 +13,21 @@ import {
 } from '../../core/config/fields.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { gatewayAdminRoutes } from '../../gateway/admin-api.ts';
+import {
+  createClientAuthenticator,
+  type ClientAuthenticator,
+} from '../../gateway/auth/client-auth.ts';
 import { backendId } from '../../gateway/backends/backend-pool.ts';
 import { GATEWAY_DEFAULTS, startGateway, type Gateway } from '../../gateway/gateway-server.ts';
 import { subscribeGatewayLogs, subscribeGatewayMetrics } from '../../gateway/observability.ts';
 import { defineCommand, option, type ConfigOf } from '../command.ts';
 import { serviceOptions } from '../common-options.ts';
+import {
+  gatewayBackendsCommand,
+  gatewayDrainCommand,
+  gatewayTokenCommand,
+  gatewayUndrainCommand,
+} from './gateway-admin.ts';
 import { runServices } from '../run-service.ts';
 
 const options = {
@@ -93,6 +103,33 @@ const options = {
   ),
   tlsCert: option.string('FILE', path().optional(), 'PEM certificate: clients connect with TLS'),
   tlsKey: option.string('FILE', path().optional(), 'PEM private key for --tls-cert'),
+  authTokensFile: option.string(
+    'FILE',
+    path().optional(),
+    "clients must send a bearer token: lines 'PRINCIPAL sha256:HEX' (sparkplane gateway token makes them); re-read on SIGHUP",
+  ),
+  jwtHs256SecretFile: option.list(
+    'FILE',
+    z.array(path()).default([]),
+    'clients may send a JWT signed with HS256 by the secret in FILE (at least 32 bytes)',
+  ),
+  jwtPublicKeyFile: option.list(
+    'FILE',
+    z.array(path()).default([]),
+    'clients may send a JWT signed with RS256 by the key of this PEM public key or certificate',
+  ),
+  jwtJwksFile: option.string(
+    'FILE',
+    path().optional(),
+    'clients may send a JWT signed with RS256 by a key of this JSON Web Key Set (by kid); re-read on SIGHUP',
+  ),
+  jwtIssuer: option.string('ISSUER', z.string().min(1).optional(), 'JWTs must carry this iss'),
+  jwtAudience: option.string('AUDIENCE', z.string().min(1).optional(), 'JWTs must carry this aud'),
+  jwtPrincipalClaim: option.string(
+    'CLAIM',
+    z.string().min(1).default('sub'),
+    'the JWT claim that names the user',
+  ),
   backendTokenFile: option.string(
     'FILE',
     path().optional(),
@@ -111,6 +148,12 @@ export const gatewayCommand = defineCommand({
     'SIGHUP re-reads the config and adds or removes servers.',
   configFile: true,
   options,
+  subcommands: [
+    gatewayBackendsCommand,
+    gatewayDrainCommand,
+    gatewayUndrainCommand,
+    gatewayTokenCommand,
+  ],
   run(config, io, reload) {
     if (config.printConfig) {
       io.stdout(`${JSON.stringify(config, null, 2)}\n`);
@@ -132,8 +175,14 @@ export const gatewayCommand = defineCommand({
       config.backendTokenFile === undefined
         ? undefined
         : readFile(config.backendTokenFile, 'backend token').toString('utf8').trim();
+    const auth = clientAuth(config);
     return runServices(config, io, async ({ logger, metrics }) => {
       subscribeGatewayLogs(logger);
+      if (auth !== undefined && tls === undefined)
+        logger.warn(
+          {},
+          'clients authenticate with bearer tokens over cleartext HTTP/2: anyone on the path can read the tokens; give --tls-cert and --tls-key unless a TLS proxy sits in front',
+        );
       const gateway = await startGateway({
         host: config.host,
         port: config.port,
@@ -150,6 +199,7 @@ export const gatewayCommand = defineCommand({
           rise: config.checkRise,
         },
         backendToken,
+        authenticate: auth === undefined ? undefined : (headers) => auth.authenticate(headers),
       });
       subscribeGatewayMetrics(metrics.registry, gateway);
       logger.info(
@@ -158,13 +208,18 @@ export const gatewayCommand = defineCommand({
           sessions: gateway.sessions.size,
           store: gateway.store.location ?? 'memory',
           tls: tls !== undefined,
+          auth: auth?.describe() ?? 'none',
         },
         `Spark Connect gateway on ${gateway.address.address}:${String(gateway.address.port)} in front of ${String(config.backend.length)} servers; ${String(gateway.sessions.size)} sessions restored`,
       );
       const onHangup = (): void => {
         try {
           applyBackends(gateway, reload());
-          logger.info({}, 'reloaded the backend list (SIGHUP)');
+          auth?.reload();
+          logger.info(
+            { auth: auth?.describe() ?? 'none' },
+            'reloaded the backend list and the client tokens and keys (SIGHUP)',
+          );
         } catch (error) {
           logger.error(
             { err: error },
@@ -193,6 +248,32 @@ export const gatewayCommand = defineCommand({
     });
   },
 });
+
+/** The client authenticator the flags ask for, or undefined when clients are not authenticated. */
+function clientAuth(config: ConfigOf<typeof options>): ClientAuthenticator | undefined {
+  const jwt = {
+    hs256SecretFiles: config.jwtHs256SecretFile,
+    publicKeyFiles: config.jwtPublicKeyFile,
+    jwksFile: config.jwtJwksFile,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    principalClaim: config.jwtPrincipalClaim,
+  };
+  const jwtKeys =
+    jwt.hs256SecretFiles.length > 0 || jwt.publicKeyFiles.length > 0 || jwt.jwksFile !== undefined;
+  if (config.authTokensFile === undefined && !jwtKeys) {
+    if (config.jwtIssuer !== undefined || config.jwtAudience !== undefined)
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        'invalid config: --jwt-issuer and --jwt-audience need a key to verify JWTs with: --jwt-hs256-secret-file, --jwt-public-key-file or --jwt-jwks-file',
+      );
+    return undefined;
+  }
+  return createClientAuthenticator({
+    tokensFile: config.authTokensFile,
+    jwt: jwtKeys ? jwt : undefined,
+  });
+}
 
 /** Adds the servers the config names that the gateway lacks, and removes the others. */
 function applyBackends(gateway: Gateway, config: ConfigOf<typeof options>): void {

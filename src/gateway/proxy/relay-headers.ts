@@ -51,8 +51,9 @@ export function clientHeaders(
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || HOP_HEADERS.has(name)) continue;
     if (name.startsWith(':') && (trailers || name !== ':status')) continue;
+    // Values are strings, but for :status, which is a number.
     out[name] =
-      backendToken === undefined
+      backendToken === undefined || typeof value === 'number'
         ? value
         : Array.isArray(value)
           ? value.map((item) => maskInText(item, backendToken))

@@ -360,71 +360,114 @@ async function relay(deps: ProxyDependencies, context: RelayContext): Promise<vo
     stream.resume();
   }
 
+  // A fault of the gateway's own while relaying ends this call, never the process.
+  const broken = (error: unknown): void => {
+    const failure = new GatewayError(
+      'GW_INTERNAL',
+      `the sparkplane gateway failed while relaying the ${call.method} call (${error instanceof Error ? error.message : String(error)}); the call was cancelled, retry it`,
+      { cause: error },
+    );
+    call.status = failure.grpcStatus;
+    call.message = failure.message;
+    gatewayChannels.relayFailed.publish({ method: call.method, backend: call.backend, error });
+    if (!requestWriter.closed) requestWriter.close(http2.constants.NGHTTP2_CANCEL);
+    if (stream.closed || stream.destroyed) return;
+    if (stream.headersSent) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    else respondWithError(stream, failure);
+  };
+  const guard =
+    <A extends unknown[]>(handler: (...args: A) => void) =>
+    (...args: A): void => {
+      try {
+        handler(...args);
+      } catch (error) {
+        broken(error);
+      }
+    };
+
   // Server → client.
   const masker =
     deps.backendToken === undefined ? undefined : createSecretMasker(deps.backendToken);
   const responseScan = method === undefined ? undefined : createResponseScan(method);
   let trailers: http2.IncomingHttpHeaders | undefined;
-  upstream.on('response', (responseHeaders, flags) => {
-    const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-    const out = clientHeaders(responseHeaders, deps.backendToken);
-    if (stream.closed || stream.destroyed) return;
-    if (endStream) {
-      noteStatus(call, responseHeaders);
-      stream.respond(out, { endStream: true });
-    } else stream.respond(out, { waitForTrailers: true });
-  });
-  upstream.on('data', (chunk: Buffer) => {
-    if (responseScan !== undefined && !responseScan.done) {
-      try {
-        responseScan.push(chunk);
-      } catch {
-        responseScan.done = true;
+  upstream.on(
+    'response',
+    guard((responseHeaders, flags) => {
+      const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      const out = clientHeaders(responseHeaders, deps.backendToken);
+      if (stream.closed || stream.destroyed) return;
+      if (endStream) {
+        noteStatus(call, responseHeaders);
+        stream.respond(out, { endStream: true });
+      } else stream.respond(out, { waitForTrailers: true });
+    }),
+  );
+  upstream.on(
+    'data',
+    guard((chunk: Buffer) => {
+      if (responseScan !== undefined && !responseScan.done) {
+        try {
+          responseScan.push(chunk);
+        } catch {
+          responseScan.done = true;
+        }
       }
-    }
-    const out = masker === undefined ? chunk : masker.push(chunk);
-    call.bytesOut += out.length;
-    if (stream.closed || stream.destroyed) return;
-    if (!stream.write(out)) {
-      upstream.pause();
-      stream.once('drain', () => upstream.resume());
-    }
-  });
-  upstream.on('trailers', (responseTrailers: http2.IncomingHttpHeaders) => {
-    trailers = responseTrailers;
-  });
-  stream.on('wantTrailers', () => {
-    const sent = trailers ?? {
-      'grpc-status': String(GrpcStatus.UNKNOWN),
-      'grpc-message': `the Spark Connect server ${call.backend} ended the call without a gRPC status`,
-    };
-    noteStatus(call, sent);
-    stream.sendTrailers(clientHeaders(sent, deps.backendToken, true));
-  });
-  upstream.on('end', () => {
-    if (masker !== undefined) {
-      const rest = masker.flush();
-      if (rest.length > 0 && !stream.closed) stream.write(rest);
-    }
-    if (!stream.closed && !stream.destroyed) stream.end();
-  });
+      const out = masker === undefined ? chunk : masker.push(chunk);
+      call.bytesOut += out.length;
+      if (stream.closed || stream.destroyed) return;
+      if (!stream.write(out)) {
+        upstream.pause();
+        stream.once('drain', () => upstream.resume());
+      }
+    }),
+  );
+  upstream.on(
+    'trailers',
+    guard((responseTrailers: http2.IncomingHttpHeaders) => {
+      trailers = responseTrailers;
+    }),
+  );
+  stream.on(
+    'wantTrailers',
+    guard(() => {
+      const sent = trailers ?? {
+        'grpc-status': String(GrpcStatus.UNKNOWN),
+        'grpc-message': `the Spark Connect server ${call.backend} ended the call without a gRPC status`,
+      };
+      noteStatus(call, sent);
+      stream.sendTrailers(clientHeaders(sent, deps.backendToken, true));
+    }),
+  );
+  upstream.on(
+    'end',
+    guard(() => {
+      if (masker !== undefined) {
+        const rest = masker.flush();
+        if (rest.length > 0 && !stream.closed) stream.write(rest);
+      }
+      if (!stream.closed && !stream.destroyed) stream.end();
+    }),
+  );
   upstream.on('error', () => undefined);
-  upstream.on('close', () => {
-    if (responseScan?.ids !== undefined)
-      noteResponseIds(deps.sessions, key, context.route.binding, responseScan.ids, call.client);
-    const code = upstream.rstCode;
-    if (code !== http2.constants.NGHTTP2_NO_ERROR && !stream.closed && !stream.destroyed) {
-      const error = new GatewayError(
-        'GW_BACKEND_UNREACHABLE',
-        `the Spark Connect server ${call.backend} reset the ${call.method} call (HTTP/2 error ${String(code)}); retry the call`,
-      );
-      call.status = error.grpcStatus;
-      call.message = error.message;
-      if (!stream.headersSent) respondWithError(stream, error);
-      else stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    }
-    if (stream.closed || stream.destroyed) complete();
-  });
+  upstream.on(
+    'close',
+    guard(() => {
+      if (responseScan?.ids !== undefined)
+        noteResponseIds(deps.sessions, key, context.route.binding, responseScan.ids, call.client);
+      const code = upstream.rstCode;
+      if (code !== http2.constants.NGHTTP2_NO_ERROR && !stream.closed && !stream.destroyed) {
+        const error = new GatewayError(
+          'GW_BACKEND_UNREACHABLE',
+          `the Spark Connect server ${call.backend} reset the ${call.method} call (HTTP/2 error ${String(code)}); retry the call`,
+        );
+        call.status = error.grpcStatus;
+        call.message = error.message;
+        if (!stream.headersSent) respondWithError(stream, error);
+        else stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      }
+      if (stream.closed || stream.destroyed) complete();
+    }),
+  );
   stream.once('close', () => {
     if (!upstream.closed && !upstream.destroyed) {
       // The client went away or cancelled: cancel the call on the server too.

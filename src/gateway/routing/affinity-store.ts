@@ -141,17 +141,13 @@ export function openSqliteAffinityStore(stateDir: string | undefined): AffinityS
       }),
     findOperation: (operationId) =>
       run(() => {
-        const row = statements.oneOperation.get(operationId) as
-          | Record<string, unknown>
-          | undefined;
+        const row = statements.oneOperation.get(operationId) as Record<string, unknown> | undefined;
         return row === undefined ? undefined : toOperation(row);
       }),
     loadSessions: () =>
       run(() => (statements.allSessions.all() as Record<string, unknown>[]).map(toBinding)),
     loadOperations: () =>
-      run(() =>
-        (statements.allOperations.all() as Record<string, unknown>[]).map(toOperation),
-      ),
+      run(() => (statements.allOperations.all() as Record<string, unknown>[]).map(toOperation)),
     bind: (binding) =>
       run(() => {
         const key = keyOf(binding);

@@ -49,6 +49,8 @@ export interface FakeSparkConnect {
   extraConf: Record<string, string>;
   /** Number of ExecutePlan streams cancelled by the client. */
   readonly cancelled: number;
+  /** Bytes of ExecutePlan results handed to HTTP/2 so far, over all calls. */
+  resultBytesSent: number;
   /** Simulates a driver restart: new application id, every session forgotten. */
   restart(): void;
   close(): Promise<void>;
@@ -75,6 +77,7 @@ export async function startFakeSparkConnect(
     failWith: undefined,
     delayMs: 0,
     extraConf: {},
+    resultBytesSent: 0,
     get cancelled() {
       return cancelled;
     },
@@ -239,6 +242,7 @@ function executePlan(
       );
       sent++;
       if (stream.destroyed || stream.closed) return;
+      state.resultBytesSent += message.length;
       if (!stream.write(message)) {
         stream.once('drain', pump);
         return;

@@ -30,6 +30,7 @@ export function respondWithError(stream: http2.ServerHttp2Stream, error: unknown
       },
       { endStream: true },
     );
+    releaseUnfinishedRequest(stream);
     return;
   }
   // Headers went out already: the status can only travel in trailers, if they are still expected.
@@ -37,6 +38,19 @@ export function respondWithError(stream: http2.ServerHttp2Stream, error: unknown
 }
 
 const http2ConstantsInternalError = 2;
+const http2ConstantsNoError = 0;
+
+/**
+ * After a complete answer to a request the client has not finished sending, tells the client to
+ * stop (RST_STREAM NO_ERROR, RFC 9113 §8.1) so the stream does not hold one of the connection's
+ * stream slots until the client ends it, which it may never do.
+ */
+function releaseUnfinishedRequest(stream: http2.ServerHttp2Stream): void {
+  if (stream.readableEnded || stream.closed) return;
+  stream.once('finish', () => {
+    if (!stream.closed) stream.close(http2ConstantsNoError);
+  });
+}
 
 /** Answers a unary call with one message and OK. */
 export function respondWithMessage(stream: http2.ServerHttp2Stream, body: Uint8Array): void {
@@ -44,6 +58,9 @@ export function respondWithMessage(stream: http2.ServerHttp2Stream, body: Uint8A
   stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
   stream.once('wantTrailers', () => {
     stream.sendTrailers({ 'grpc-status': String(GrpcStatus.OK) });
+    setImmediate(() => {
+      if (!stream.readableEnded && !stream.closed) stream.close(http2ConstantsNoError);
+    });
   });
   stream.end(encodeGrpcMessage(body));
 }
@@ -58,6 +75,7 @@ export function respondNotGrpc(
   stream.end(
     `This is the sparkplane gateway, a Spark Connect endpoint: it takes gRPC calls (POST, content-type application/grpc), not ${String(headers[':method'])} ${String(headers[':path'])}. Connect with a Spark Connect client: sc://HOST:PORT\n`,
   );
+  releaseUnfinishedRequest(stream);
 }
 
 /** grpc.health.v1.Health/Check on the gateway itself: SERVING while a backend is up. */

@@ -60,6 +60,10 @@ export function peekRequest(
   let firstDone = false;
 
   return new Promise((resolve, reject) => {
+    if (stream.closed || stream.destroyed) {
+      reject(new GatewayError('GW_CANCELLED', 'the client closed the call before its request'));
+      return;
+    }
     const timer = setTimeout(() => {
       finish(
         new GatewayError(

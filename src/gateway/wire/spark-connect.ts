@@ -136,7 +136,8 @@ export const SPARK_CONNECT_METHODS: Readonly<Record<SparkConnectMethodName, Spar
     request: { observedServerSideSessionId: 5 },
     response: { sessionId: 4, serverSideSessionId: 3 },
     createsSession: true,
-    since: '3.5',
+    // Not in 3.5's client stub nor its server jar.
+    since: '4.0',
   },
   CloneSession: {
     streaming: 'unary',

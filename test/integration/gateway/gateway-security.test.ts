@@ -22,6 +22,7 @@ import {
   encodeExecutePlanRequest,
 } from '../../../src/gateway/wire/spark-connect-codecs.ts';
 import { startFakeSparkConnect, type FakeSparkConnect } from '../../support/fake-spark-connect.ts';
+import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
 import { makeTestCertificate, type TestCertificate } from '../../support/tls-cert.ts';
 
 const SERVICE = '/spark.connect.SparkConnectService';
@@ -85,7 +86,9 @@ describe('gateway security', () => {
     return session;
   };
 
+  let baseline: ResourceCounts = new Map();
   before(async () => {
+    baseline = activeResources();
     certificate = makeTestCertificate();
     fakes = [await startFakeSparkConnect(), await startFakeSparkConnect()];
   });
@@ -103,6 +106,7 @@ describe('gateway security', () => {
     for (const fake of fakes) await fake.close();
     certificate.remove();
     rmSync(dir, { recursive: true, force: true });
+    await assertNothingLeaked(baseline, 'the gateway security tests');
   });
 
   it('terminates TLS with ALPN h2 and refuses cleartext on the TLS port without harm to others', async () => {

@@ -16,6 +16,7 @@ import {
   encodeReleaseSessionRequest,
 } from '../../../src/gateway/wire/spark-connect-codecs.ts';
 import { startFakeSparkConnect, type FakeSparkConnect } from '../../support/fake-spark-connect.ts';
+import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
 
 const SERVICE = '/spark.connect.SparkConnectService';
 
@@ -65,7 +66,9 @@ describe('gateway', () => {
   let session: http2.ClientHttp2Session | undefined;
   const dirs: string[] = [];
 
+  let baseline: ResourceCounts = new Map();
   before(async () => {
+    baseline = activeResources();
     fakes = [await startFakeSparkConnect(), await startFakeSparkConnect()];
   });
   afterEach(async () => {
@@ -81,6 +84,7 @@ describe('gateway', () => {
   after(async () => {
     for (const fake of fakes) await fake.close();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    await assertNothingLeaked(baseline, 'the gateway tests');
   });
 
   it('spreads new sessions evenly and keeps every session on its server', async () => {

@@ -15,6 +15,8 @@ export type GatewayErrorCode =
   | 'GW_PERMISSION_DENIED'
   | 'GW_UNIMPLEMENTED'
   | 'GW_CANCELLED'
+  | 'GW_STORE_UNAVAILABLE'
+  | 'GW_BAD_CONFIG'
   | 'GW_INTERNAL';
 
 /** gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
@@ -53,6 +55,9 @@ const STATUS_OF: Readonly<Record<GatewayErrorCode, GrpcStatusCode>> = {
   GW_PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
   GW_UNIMPLEMENTED: GrpcStatus.UNIMPLEMENTED,
   GW_CANCELLED: GrpcStatus.CANCELLED,
+  // A shared session store that cannot be reached is a passing outage: clients retry UNAVAILABLE.
+  GW_STORE_UNAVAILABLE: GrpcStatus.UNAVAILABLE,
+  GW_BAD_CONFIG: GrpcStatus.INTERNAL,
   GW_INTERNAL: GrpcStatus.INTERNAL,
 };
 

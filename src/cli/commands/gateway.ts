@@ -18,6 +18,7 @@ import {
   type ClientAuthenticator,
 } from '../../gateway/auth/client-auth.ts';
 import { backendId } from '../../gateway/backends/backend-pool.ts';
+import { openRedisAffinityStore } from '../../gateway/routing/redis-affinity-store.ts';
 import { GATEWAY_DEFAULTS, startGateway, type Gateway } from '../../gateway/gateway-server.ts';
 import { subscribeGatewayLogs, subscribeGatewayMetrics } from '../../gateway/observability.ts';
 import { defineCommand, option, type ConfigOf } from '../command.ts';
@@ -56,6 +57,11 @@ const options = {
     'DIR',
     path().optional(),
     'folder for the embedded session store (in memory when unset: a restart forgets sessions)',
+  ),
+  storeUrl: option.string(
+    'URL',
+    z.url({ protocol: /^(redis|rediss|unix)$/ }).optional(),
+    'keep the session table in Redis (redis://[user:password@]host[:port][/db], rediss://…, unix:///path) so several gateways share it; instead of the embedded store under --state-dir',
   ),
   placement: option.string(
     'POLICY',
@@ -183,11 +189,16 @@ export const gatewayCommand = defineCommand({
           {},
           'clients authenticate with bearer tokens over cleartext HTTP/2: anyone on the path can read the tokens; give --tls-cert and --tls-key unless a TLS proxy sits in front',
         );
+      const store =
+        config.storeUrl === undefined
+          ? undefined
+          : await openRedisAffinityStore({ url: config.storeUrl });
       const gateway = await startGateway({
         host: config.host,
         port: config.port,
         backends: config.backend,
         stateDir: config.stateDir,
+        store,
         tls,
         placement: config.placement,
         maxSessionsPerBackend: config.maxSessionsPerBackend,

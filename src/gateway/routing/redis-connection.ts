@@ -49,7 +49,7 @@ export async function openRedisConnection(
     const info = describeSystemError(error);
     const code = info.code === 'EUNKNOWN' ? '' : ` (${info.code})`;
     return new GatewayError(
-      'GW_INTERNAL',
+      'GW_STORE_UNAVAILABLE',
       `${options.user} could not ${what} at Redis ${location}: ${info.summary}${code}; check that Redis at ${location} is reachable and accepts this gateway's connection`,
       { cause: error },
     );
@@ -157,7 +157,7 @@ function parseRedisUrl(url: string): RedisTarget {
     parsed = new URL(url);
   } catch (error) {
     throw new GatewayError(
-      'GW_INTERNAL',
+      'GW_BAD_CONFIG',
       `the Redis URL ${url.replace(/:[^:@/]*@/, ':***@')} cannot be parsed; write it as ${forms}`,
       { cause: error },
     );
@@ -177,7 +177,7 @@ function parseRedisUrl(url: string): RedisTarget {
       },
     };
   throw new GatewayError(
-    'GW_INTERNAL',
+    'GW_BAD_CONFIG',
     `the Redis URL ${location} names no Redis this gateway can reach; write it as ${forms}`,
   );
 }
@@ -204,11 +204,11 @@ function connectClient(target: RedisTarget, options: RedisConnectionOptions): Pr
     const timer = setTimeout(() => {
       timedOut = true;
       reject(new Error(`no answer within ${String(timeoutMs)} ms`));
-      // Before its socket connects the client cannot be destroyed; its own connect timeout
-      // (the same length) ends the attempt, or it is destroyed as soon as it is ready.
+      // Before its socket connects the client cannot be destroyed: its own connect timeout (the
+      // same length) ends the attempt, or it is destroyed the moment the socket connects.
       if (socketOpen) destroyQuietly(client);
       else
-        client.once('ready', () => {
+        client.once('connect', () => {
           destroyQuietly(client);
         });
     }, timeoutMs);

@@ -100,7 +100,14 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
     if (dirty.size === 0) return;
     const batch = dirty;
     dirty = new Map();
-    await store.touch(batch);
+    try {
+      await store.touch(batch);
+    } catch (error) {
+      // Kept for the next flush: a lost last-seen could let another gateway expire a live session.
+      for (const [key, at] of batch)
+        if (sessions.has(key) && (dirty.get(key) ?? 0) < at) dirty.set(key, at);
+      throw error;
+    }
   };
 
   const findByOperation = (operationId: string): SessionBinding | undefined => {

@@ -5,17 +5,16 @@
 // Each cell runs --rounds times, the two services alternating, and the median round is shown:
 // on a small shared machine single runs vary by ±20%.
 //   scripts/node benchmarks/shuffle-fetch.ts [--spark 4.3.0] [--seconds 3] [--rounds 3] [--json]
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createShuffleClient, type ShuffleClient } from '../src/shuffle/client/shuffle-client.ts';
 import type { ExecutorShuffleInfo } from '../src/shuffle/protocol/block-transfer.ts';
 import { partitionBytes, writeMapOutput } from '../test/integration/shuffle/fixtures.ts';
-import { processTree } from '../test/interop/harness/process-tree.ts';
 import { createRun } from '../test/interop/harness/run.ts';
 import { SPARK_PINS, checkPrerequisites } from '../test/interop/harness/spark-install.ts';
 import { startSparkShuffleService } from '../test/interop/harness/spark-processes.ts';
 import { startSparkplaneShuffle } from '../test/interop/harness/sparkplane-processes.ts';
+import { medianBy, memory, percentile } from './support/measure.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -43,27 +42,6 @@ interface Cell {
   p99Ms: number;
   fetches: number;
   errors: number;
-}
-
-function percentile(sorted: readonly number[], fraction: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] ?? Number.NaN;
-}
-
-/** Resident memory of a process tree now, and the largest peak (VmHWM) of its members. */
-function memory(rootPid: number): { rss: number; peak: number } {
-  let rss = 0;
-  let peak = 0;
-  for (const pid of processTree(rootPid)) {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-      peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024);
-    } catch {
-      // Gone.
-    }
-  }
-  return { rss, peak };
 }
 
 async function runCell(
@@ -185,10 +163,7 @@ try {
         }
       }
       for (const service of services) {
-        const byThroughput = [...(results.get(service.name) ?? [])].sort(
-          (a, b) => a.mbPerSecond - b.mbPerSecond,
-        );
-        const median = byThroughput[Math.floor(byThroughput.length / 2)];
+        const median = medianBy(results.get(service.name) ?? [], (cell) => cell.mbPerSecond);
         if (median !== undefined) cells.push({ service: service.name, ...median });
       }
     }

@@ -1,0 +1,339 @@
+// Benchmark: the same client calls the same Spark Connect server directly, through HAProxy (TCP
+// mode, source stickiness: the setup the gateway replaces) and through `sparkplane gateway`, in
+// one run. Two backends: the in-repo Spark Connect server in a process of its own, fast enough that
+// what is measured is the proxy's overhead, and a real Spark Connect server end to end.
+// Measured per path: unary Config calls/s with p50/p99 latency at 1, 64 and 512 calls in flight
+// (each worker its own session of one user), MB/s of one large streamed ExecutePlan result, and
+// the gateway's RSS holding 10,000 idle sessions. Prints one table per part and whether the
+// gateway meets its targets (JSON with --json). Every cell runs --rounds times, the paths taking
+// turns to go first, and the median round is shown.
+//   apt-get install -y haproxy && npm run build   (once; bin/sparkplane runs dist/ when current)
+//   scripts/node benchmarks/gateway-proxy.ts [--spark 4.3.0 | --no-spark] [--seconds 3]
+//     [--rounds 3] [--json] [--gateway-node-options="--cpu-prof --cpu-prof-dir=DIR"]
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { encodeExecutePlanRequest } from '../src/gateway/wire/spark-connect-codecs.ts';
+import { RUNS_ROOT } from '../test/interop/harness/run.ts';
+import { SPARK_PINS, checkPrerequisites } from '../test/interop/harness/spark-install.ts';
+import { startConnectServer } from '../test/interop/harness/spark-processes.ts';
+import {
+  USER_ID,
+  disconnect,
+  openSessions,
+  streamExecutePlan,
+  unaryLoad,
+} from './support/connect-load.ts';
+import { cpuMs, medianBy, memory, type Memory } from './support/measure.ts';
+import {
+  HAPROXY_INSTALL_HINT,
+  findHaproxy,
+  gatewayBuild,
+  startFakeConnect,
+  startGatewayProcess,
+  startHaproxy,
+  type Listener,
+} from './support/proxy-processes.ts';
+import {
+  evaluateTargets,
+  printReport,
+  type IdleSessions,
+  type PathName,
+  type Report,
+  type StreamCell,
+  type UnaryCell,
+} from './support/gateway-report.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    spark: { type: 'string', default: SPARK_PINS.at(-1)?.spark ?? '' },
+    'no-spark': { type: 'boolean', default: false },
+    seconds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    json: { type: 'boolean', default: false },
+    'gateway-node-options': { type: 'string' },
+  },
+});
+
+const STREAMS = [1, 64, 512];
+const IDLE_SESSIONS = 10_000;
+const OPEN_WORKERS = 64;
+/** Idle time before the memory of the sessions is read: timers, GC and the store settle. */
+const IDLE_SETTLE_MS = 5000;
+/** The in-repo server answers every ExecutePlan, whatever its plan, with 64 batches of 4 MiB. */
+const FAKE_RESULT = { batchBytes: 4 * 1024 * 1024, batches: 64 };
+/** About 130 MB of arrow batches: 108 bytes of row data, plus offsets, per row. */
+const SPARK_RESULT_SQL = "SELECT id, repeat('x', 100) AS pad FROM range(1200000)";
+
+const seconds = Number(args.seconds);
+const rounds = Number(args.rounds);
+if (!(seconds > 0) || !Number.isInteger(rounds) || rounds < 1)
+  throw new Error(
+    `--seconds must be a positive number and --rounds a positive integer (got ${args.seconds} and ${args.rounds})`,
+  );
+const haproxy = findHaproxy();
+if (haproxy === undefined) {
+  console.error(`gateway-proxy benchmark: ${HAPROXY_INSTALL_HINT}`);
+  process.exit(2);
+}
+const pin = SPARK_PINS.find((candidate) => candidate.spark === args.spark);
+if (pin === undefined)
+  throw new Error(
+    `unknown Spark version ${args.spark}; pinned: ${SPARK_PINS.map((p) => p.spark).join(', ')}`,
+  );
+const prerequisites = args['no-spark'] ? undefined : checkPrerequisites(pin);
+const sparkSkipped = args['no-spark']
+  ? 'skipped (--no-spark)'
+  : prerequisites?.ok === false
+    ? `skipped: ${prerequisites.problems.join('; ')}`
+    : undefined;
+
+// Read now: bin/sparkplane picks dist/ or src/ when the gateway starts.
+const build = gatewayBuild();
+const runDir = join(
+  RUNS_ROOT,
+  `${new Date().toISOString().replace(/[:.]/g, '-')}-bench-gateway-proxy`,
+);
+const logDir = join(runDir, 'logs');
+mkdirSync(logDir, { recursive: true });
+
+// Everything started is stopped by its pid: at the end, on failure, and on Ctrl-C. A process
+// still starting is waited for (its start stops it on failure), then stopped.
+const running = new Set<Listener>();
+const starting = new Set<Promise<Listener>>();
+async function keep(start: Promise<Listener>): Promise<Listener> {
+  starting.add(start);
+  try {
+    const started = await start;
+    running.add(started);
+    return started;
+  } finally {
+    starting.delete(start);
+  }
+}
+async function stop(...listeners: Listener[]): Promise<void> {
+  for (const listener of listeners) {
+    running.delete(listener);
+    await listener.stop();
+  }
+}
+async function stopAll(): Promise<void> {
+  await Promise.allSettled(starting);
+  await stop(...[...running].reverse());
+}
+const signalled = { interrupted: false };
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    signalled.interrupted = true;
+    console.error(`${signal}: stopping every process this benchmark started`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+/** One way from the client to the backend; `pid` is the proxy's, none for direct. */
+interface Path {
+  readonly name: PathName;
+  readonly port: number;
+  readonly pid: number | undefined;
+}
+
+/**
+ * Runs `measure` --rounds times on every path, the paths taking turns to go first, and returns
+ * each path's median round by `key` with the CPU time its proxy used in that round.
+ */
+async function medianRounds<T>(
+  paths: readonly Path[],
+  measure: (path: Path) => Promise<T>,
+  key: (result: T) => number,
+): Promise<Map<PathName, T & { readonly proxyCpuMs: number }>> {
+  const results = new Map<PathName, (T & { proxyCpuMs: number })[]>(
+    paths.map((path) => [path.name, []]),
+  );
+  for (let round = 0; round < rounds; round++) {
+    const first = round % paths.length;
+    for (const path of [...paths.slice(first), ...paths.slice(0, first)]) {
+      const cpuBefore = path.pid === undefined ? Number.NaN : cpuMs(path.pid);
+      const result = await measure(path);
+      const proxyCpuMs = path.pid === undefined ? Number.NaN : cpuMs(path.pid) - cpuBefore;
+      results.get(path.name)?.push({ ...result, proxyCpuMs });
+    }
+  }
+  const medians = new Map<PathName, T & { proxyCpuMs: number }>();
+  for (const [name, measured] of results) {
+    const median = medianBy(measured, key);
+    if (median !== undefined) medians.set(name, median);
+  }
+  return medians;
+}
+
+/** Unary and streaming cells of one backend through every path. */
+async function measureBackend(
+  backend: string,
+  paths: readonly Path[],
+  streamRequest: Uint8Array,
+  streamTimeoutMs: number,
+): Promise<{ unary: UnaryCell[]; stream: StreamCell[] }> {
+  const sessionIds = Array.from({ length: Math.max(...STREAMS) }, () => randomUUID());
+  // Warm-up: JIT everywhere, every session placed (gateway) and created (Spark) before timing.
+  for (const path of paths) {
+    await unaryLoad(path.port, sessionIds, 1);
+    await streamExecutePlan(path.port, streamRequest, streamTimeoutMs);
+  }
+  const unary: UnaryCell[] = [];
+  for (const streams of STREAMS) {
+    const medians = await medianRounds(
+      paths,
+      (path) => unaryLoad(path.port, sessionIds.slice(0, streams), seconds),
+      (result) => result.callsPerSecond,
+    );
+    const direct = medians.get('direct');
+    for (const [path, cell] of medians)
+      unary.push({
+        ...cell,
+        backend,
+        path,
+        addedP99Ms: cell.p99Ms - (direct?.p99Ms ?? Number.NaN),
+        proxyCpuUsPerCall: (cell.proxyCpuMs * 1000) / cell.calls,
+      });
+  }
+  const medians = await medianRounds(
+    paths,
+    (path) => streamExecutePlan(path.port, streamRequest, streamTimeoutMs),
+    (result) => result.mbPerSecond,
+  );
+  const direct = medians.get('direct');
+  const stream = [...medians].map(([path, cell]): StreamCell => ({
+    ...cell,
+    backend,
+    path,
+    shareOfDirect: cell.mbPerSecond / (direct?.mbPerSecond ?? Number.NaN),
+    proxyCpuMsPerMiB: cell.proxyCpuMs / (cell.payloadBytes / 1024 / 1024),
+  }));
+  return { unary, stream };
+}
+
+/** RSS of a proxy before and after IDLE_SESSIONS new sessions, read once they sat idle. */
+async function idleSessions(
+  proxy: Listener,
+): Promise<{ before: Memory; after: Memory; opened: number; errors: number }> {
+  await delay(IDLE_SETTLE_MS);
+  const before = memory(proxy.pid);
+  const opened = await openSessions(proxy.port, IDLE_SESSIONS, OPEN_WORKERS);
+  try {
+    await delay(IDLE_SETTLE_MS);
+    return { before, after: memory(proxy.pid), opened: opened.opened, errors: opened.errors };
+  } finally {
+    disconnect(opened.connections);
+  }
+}
+
+const fakeRequest = encodeExecutePlanRequest({
+  sessionId: randomUUID(),
+  userId: USER_ID,
+  sql: 'SELECT 1',
+});
+const sparkRequest = encodeExecutePlanRequest({
+  sessionId: randomUUID(),
+  userId: USER_ID,
+  sql: SPARK_RESULT_SQL,
+});
+
+const unary: UnaryCell[] = [];
+const stream: StreamCell[] = [];
+let idle: IdleSessions | undefined;
+try {
+  const fake = await keep(startFakeConnect(logDir, FAKE_RESULT));
+  /** A new HAProxy and gateway in front of `backend`, and the three paths to it. */
+  const startProxies = async (
+    name: string,
+    backend: Listener,
+  ): Promise<{ haproxy: Listener; gateway: Listener; paths: Path[] }> => {
+    const haproxyProcess = await keep(
+      startHaproxy(haproxy.binary, runDir, `haproxy-${name}`, backend.port),
+    );
+    const gatewayProcess = await keep(
+      startGatewayProcess({
+        name: `gateway-${name}`,
+        logDir,
+        stateDir: join(runDir, `gateway-${name}-state`),
+        backendPort: backend.port,
+        nodeOptions: args['gateway-node-options'],
+      }),
+    );
+    return {
+      haproxy: haproxyProcess,
+      gateway: gatewayProcess,
+      paths: [
+        { name: 'direct', port: backend.port, pid: undefined },
+        { name: 'HAProxy', port: haproxyProcess.port, pid: haproxyProcess.pid },
+        { name: 'gateway', port: gatewayProcess.port, pid: gatewayProcess.pid },
+      ],
+    };
+  };
+
+  const fakeProxies = await startProxies('fake', fake);
+  const fakeCells = await measureBackend('in-repo server', fakeProxies.paths, fakeRequest, 120_000);
+  unary.push(...fakeCells.unary);
+  stream.push(...fakeCells.stream);
+  await stop(fakeProxies.gateway, fakeProxies.haproxy);
+
+  // Fresh proxies, so the memory is that of the sessions and not of the load before.
+  const idleProxies = await startProxies('idle', fake);
+  const throughGateway = await idleSessions(idleProxies.gateway);
+  const throughHaproxy = await idleSessions(idleProxies.haproxy);
+  idle = {
+    sessions: IDLE_SESSIONS,
+    opened: throughGateway.opened,
+    errors: throughGateway.errors,
+    connections: OPEN_WORKERS,
+    gatewayBefore: throughGateway.before,
+    gatewayAfter: throughGateway.after,
+    haproxyBefore: throughHaproxy.before,
+    haproxyAfter: throughHaproxy.after,
+  };
+  await stop(idleProxies.gateway, idleProxies.haproxy);
+  await stop(fake);
+
+  if (prerequisites?.ok === true) {
+    const install = prerequisites.install;
+    const spark = await keep(
+      startConnectServer({ install, dir: runDir }).then((server) => ({
+        port: server.port,
+        pid: server.process.pid,
+        stop: () => server.stop(),
+      })),
+    );
+    const sparkProxies = await startProxies('spark', spark);
+    const sparkCells = await measureBackend(
+      `Spark ${pin.spark}`,
+      sparkProxies.paths,
+      sparkRequest,
+      300_000,
+    );
+    unary.push(...sparkCells.unary);
+    stream.push(...sparkCells.stream);
+    await stop(sparkProxies.gateway, sparkProxies.haproxy, spark);
+  }
+} catch (error) {
+  // Calls fail once Ctrl-C stopped the servers; that is not what to report.
+  if (!signalled.interrupted) throw error;
+} finally {
+  await stopAll();
+}
+if (signalled.interrupted) process.exit(130);
+
+const report: Report = {
+  seconds,
+  rounds,
+  gatewayBuild: build,
+  haproxy: haproxy.version,
+  spark: sparkSkipped ?? pin.spark,
+  runDir,
+  unary,
+  stream,
+  idle,
+  targets: evaluateTargets(unary, stream, idle),
+};
+printReport(report, args.json);

@@ -1,0 +1,209 @@
+// The processes of the gateway benchmark, each started on 127.0.0.1 with its log in the run folder
+// and stopped with its whole process tree: the in-repo Spark Connect server, `sparkplane gateway`,
+// and HAProxy in TCP mode with source stickiness — the setup the gateway replaces.
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  startProcess,
+  describeExit,
+  type ManagedProcess,
+} from '../../test/interop/harness/process-tree.ts';
+import { REPO_ROOT } from '../../test/interop/harness/spark-install.ts';
+import { canConnect, freePort, waitUntil } from '../../test/interop/harness/wait.ts';
+
+const LOOPBACK = '127.0.0.1';
+const START_TIMEOUT_MS = 60_000;
+
+/** Something listening on 127.0.0.1:port, run by the process tree rooted at pid. */
+export interface Listener {
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+function abortIfExited(process: ManagedProcess): () => string | undefined {
+  return () => {
+    const exit = process.exit();
+    return exit === undefined
+      ? undefined
+      : `${process.name} exited (${describeExit(exit)}); see ${process.logFile}`;
+  };
+}
+
+async function readyOrStopped(
+  process: ManagedProcess,
+  what: string,
+  ready: () => Promise<boolean>,
+): Promise<void> {
+  try {
+    await waitUntil(async () => ((await ready()) ? true : undefined), {
+      what: `${what} (see ${process.logFile})`,
+      timeoutMs: START_TIMEOUT_MS,
+      abortIf: abortIfExited(process),
+    });
+  } catch (error) {
+    await process.stop();
+    throw error;
+  }
+}
+
+/** benchmarks/support/fake-connect-server.ts in its own Node process. */
+export async function startFakeConnect(
+  logDir: string,
+  result: { readonly batchBytes: number; readonly batches: number },
+): Promise<Listener> {
+  const process = startProcess({
+    name: 'fake-connect',
+    command: join(REPO_ROOT, 'scripts', 'node'),
+    args: [
+      join(import.meta.dirname, 'fake-connect-server.ts'),
+      '--batch-bytes',
+      String(result.batchBytes),
+      '--batches',
+      String(result.batches),
+    ],
+    env: globalThis.process.env,
+    cwd: REPO_ROOT,
+    logDir,
+  });
+  let port = 0;
+  await readyOrStopped(process, 'the fake Spark Connect server to print its port', () => {
+    const match = /\{"port":(\d+)\}/.exec(process.log());
+    port = Number(match?.[1] ?? 0);
+    return Promise.resolve(port > 0);
+  });
+  return { port, pid: process.pid, stop: () => process.stop() };
+}
+
+export interface GatewayProcessOptions {
+  readonly logDir: string;
+  readonly stateDir: string;
+  readonly backendPort: number;
+  /** Node options for the gateway process only, e.g. "--cpu-prof --cpu-prof-dir=DIR". */
+  readonly nodeOptions?: string | undefined;
+  readonly name: string;
+}
+
+/** `bin/sparkplane gateway` in front of one backend, ready once that backend is up. */
+export async function startGatewayProcess(options: GatewayProcessOptions): Promise<Listener> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const env: NodeJS.ProcessEnv = { ...globalThis.process.env, NO_COLOR: '1' };
+  if (options.nodeOptions !== undefined) env.NODE_OPTIONS = options.nodeOptions;
+  const process = startProcess({
+    name: options.name,
+    command: join(REPO_ROOT, 'bin', 'sparkplane'),
+    args: [
+      'gateway',
+      '--host',
+      LOOPBACK,
+      '--port',
+      String(port),
+      '--admin-port',
+      String(adminPort),
+      '--state-dir',
+      options.stateDir,
+      '--backend',
+      `${LOOPBACK}:${String(options.backendPort)}`,
+      // An access-log line per call is what operators run with at info; warn keeps the log
+      // file small, and the cost of logging is not what is compared here.
+      '--log-level',
+      'warn',
+      '--log-format',
+      'json',
+    ],
+    env,
+    cwd: REPO_ROOT,
+    logDir: options.logDir,
+  });
+  await readyOrStopped(
+    process,
+    `sparkplane gateway on ${LOOPBACK}:${String(port)} with its backend up`,
+    async () => {
+      const reply = await fetch(`http://${LOOPBACK}:${String(adminPort)}/api/gateway/backends`, {
+        signal: AbortSignal.timeout(1000),
+      });
+      const body = (await reply.json()) as { backends: { health: string }[] };
+      return (
+        body.backends.length === 1 &&
+        body.backends.every((backend) => backend.health === 'up') &&
+        (await canConnect(LOOPBACK, port))
+      );
+    },
+  );
+  return { port, pid: process.pid, stop: () => process.stop() };
+}
+
+/** The HAProxy binary and its version, or undefined when it is not installed. */
+export function findHaproxy(): { binary: string; version: string } | undefined {
+  for (const binary of ['haproxy', '/usr/sbin/haproxy', '/usr/local/sbin/haproxy']) {
+    const probe = spawnSync(binary, ['-v'], { encoding: 'utf8' });
+    if (probe.status === 0)
+      return { binary, version: `HAProxy ${/version (\S+)/.exec(probe.stdout)?.[1] ?? '?'}` };
+  }
+  return undefined;
+}
+
+export const HAPROXY_INSTALL_HINT =
+  'HAProxy is not installed: install the Debian package (apt-get install -y haproxy) or put haproxy on PATH';
+
+/**
+ * HAProxy as a Spark Connect endpoint is usually deployed: TCP mode (it cannot see sessions inside
+ * HTTP/2), each client address stuck to one server, servers checked as the gateway's defaults
+ * mirror (inter 2s fall 3 rise 2).
+ */
+export function haproxyConfig(port: number, backendPort: number): string {
+  return [
+    'global',
+    '    maxconn 4096',
+    'defaults',
+    '    mode tcp',
+    '    timeout connect 3s',
+    '    timeout client 2h',
+    '    timeout server 2h',
+    'listen spark-connect',
+    `    bind ${LOOPBACK}:${String(port)}`,
+    '    balance source',
+    '    hash-type consistent',
+    '    stick-table type ip size 1m expire 60m',
+    '    stick on src',
+    `    server connect-1 ${LOOPBACK}:${String(backendPort)} check inter 2s fall 3 rise 2`,
+    '',
+  ].join('\n');
+}
+
+export async function startHaproxy(
+  binary: string,
+  dir: string,
+  name: string,
+  backendPort: number,
+): Promise<Listener> {
+  const port = await freePort();
+  const config = join(dir, `${name}.cfg`);
+  writeFileSync(config, haproxyConfig(port, backendPort));
+  const process = startProcess({
+    name,
+    command: binary,
+    args: ['-f', config, '-db'],
+    env: globalThis.process.env,
+    cwd: dir,
+    logDir: dir,
+  });
+  await readyOrStopped(process, `HAProxy on ${LOOPBACK}:${String(port)}`, () =>
+    canConnect(LOOPBACK, port),
+  );
+  return { port, pid: process.pid, stop: () => process.stop() };
+}
+
+/** Which code bin/sparkplane runs: dist/ when it was built after the last change to src/. */
+export function gatewayBuild(): 'dist' | 'src' {
+  const built = join(REPO_ROOT, 'dist', '.built');
+  if (!existsSync(built)) return 'src';
+  const newer = spawnSync(
+    'find',
+    [join(REPO_ROOT, 'src'), '-name', '*.ts', '-newer', built, '-print', '-quit'],
+    { encoding: 'utf8' },
+  );
+  return newer.status === 0 && newer.stdout.trim() === '' ? 'dist' : 'src';
+}

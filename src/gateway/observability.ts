@@ -184,9 +184,12 @@ export function subscribeGatewayMetrics(
 export function subscribeGatewayLogs(logger: Logger): () => void {
   const stops = [
     gatewayChannels.rpcFinished.subscribe((event) => {
+      const ok = event.status === 0 || event.status === 1;
+      // Built only when it will be written: at level warn, calls that went well cost nothing here.
+      if (!logger.isLevelEnabled(ok ? 'info' : 'warn')) return;
       const line = { ...event, code: grpcCodeName(event.status), access: true };
       const text = `${event.method} ${event.sessionId || '-'} → ${event.backend || 'gateway'} ${grpcCodeName(event.status)} ${event.durationMs.toFixed(1)} ms${event.message === '' ? '' : `: ${event.message}`}`;
-      if (event.status === 0 || event.status === 1) logger.info(line, text);
+      if (ok) logger.info(line, text);
       else logger.warn(line, text);
     }),
     gatewayChannels.requestRejected.subscribe((event) => {

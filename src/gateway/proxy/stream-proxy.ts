@@ -389,6 +389,11 @@ async function relay(deps: ProxyDependencies, context: RelayContext): Promise<vo
   const masker =
     deps.backendToken === undefined ? undefined : createSecretMasker(deps.backendToken);
   const responseScan = method === undefined ? undefined : createResponseScan(method);
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    if (!stream.destroyed) stream.uncork();
+  };
   let trailers: http2.IncomingHttpHeaders | undefined;
   upstream.on(
     'response',
@@ -415,6 +420,12 @@ async function relay(deps: ProxyDependencies, context: RelayContext): Promise<vo
       const out = masker === undefined ? chunk : masker.push(chunk);
       call.bytesOut += out.length;
       if (stream.closed || stream.destroyed) return;
+      if (!corked) {
+        // Chunks that arrive in one turn of the event loop leave in one write.
+        corked = true;
+        stream.cork();
+        setImmediate(uncork);
+      }
       if (!stream.write(out)) {
         upstream.pause();
         stream.once('drain', () => upstream.resume());

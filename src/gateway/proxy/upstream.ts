@@ -23,6 +23,7 @@ export interface Upstream {
 }
 
 /** Flow-control windows: large enough for a 128 MiB result to stream at loopback speed. */
+const MAX_FRAME_BYTES = 1024 * 1024;
 const STREAM_WINDOW_BYTES = 8 * 1024 * 1024;
 const CONNECTION_WINDOW_BYTES = 64 * 1024 * 1024;
 
@@ -36,7 +37,13 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   const open = (): Promise<http2.ClientHttp2Session> =>
     new Promise((resolve, reject) => {
       const session = http2.connect(authority, {
-        settings: { initialWindowSize: STREAM_WINDOW_BYTES, enablePush: false },
+        // Large DATA frames from the server: a streamed result then arrives in fewer, larger
+        // chunks, each relayed at a fixed cost.
+        settings: {
+          initialWindowSize: STREAM_WINDOW_BYTES,
+          enablePush: false,
+          maxFrameSize: MAX_FRAME_BYTES,
+        },
         maxSessionMemory: 64,
       });
       let established = false;

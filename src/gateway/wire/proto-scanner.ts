@@ -71,6 +71,7 @@ export interface FieldScanner {
 const DEFAULT_MAX_CAPTURE_BYTES = 64 * 1024;
 const DEFAULT_MAX_OCCURRENCES = 16;
 const MAX_VARINT_BYTES = 10;
+const EXACT_VARINT_BYTES = 7;
 const LOW_FIELDS = 1024;
 const EMPTY = Buffer.alloc(0);
 
@@ -95,8 +96,14 @@ export function createFieldScanner(spec: ScanSpec, messageLength: number): Field
   let fieldStart = 0;
   let field = 0;
   let wireType = 0;
-  let varint = 0n;
+  // A varint is summed in a number while it is exact (7 bytes, 49 bits); longer ones, rare outside
+  // captured uint64 fields, continue in a bigint.
+  let varint = 0;
+  let varintBig: bigint | undefined;
   let varintBytes = 0;
+  /** The last complete varint: `value` as a number (exact up to 2^53), `big` when it was longer. */
+  let lastVarint = 0;
+  let lastVarintBig: bigint | undefined;
   /** Value bytes still to come (LEN, I32, I64). */
   let remaining = 0;
   let capture: Buffer | undefined;
@@ -116,10 +123,10 @@ export function createFieldScanner(spec: ScanSpec, messageLength: number): Field
   };
 
   /** Starts reading the value of the field whose tag just ended. */
-  const beginValue = (tag: bigint): void => {
-    if (tag > 0xffffffffn) fail(fieldStart, 'a field tag does not fit in 32 bits');
-    field = Number(tag >> 3n);
-    wireType = Number(tag & 7n);
+  const beginValue = (tag: number): void => {
+    if (tag > 0xffffffff) fail(fieldStart, 'a field tag does not fit in 32 bits');
+    field = tag >>> 3;
+    wireType = tag & 7;
     if (field === 0) fail(fieldStart, 'field number 0 is not a valid field');
     if (wireType === 3 || wireType === 4)
       fail(
@@ -142,15 +149,18 @@ export function createFieldScanner(spec: ScanSpec, messageLength: number): Field
       state = wireType === WIRE_VARINT ? 'varint' : 'length';
       return;
     }
-    beginBytes(wireType === WIRE_I64 ? 8n : 4n, wanted.has(field));
+    beginBytes(wireType === WIRE_I64 ? 8 : 4, wanted.has(field));
   };
 
   /** Starts a run of `length` value bytes, copied out only when captured and small enough. */
-  const beginBytes = (length: bigint, keep: boolean): void => {
+  const beginBytes = (length: number, keep: boolean): void => {
     const left = messageLength - offset;
-    if (length > BigInt(left))
-      fail(fieldStart, `field ${field} claims ${length} bytes but only ${left} remain`);
-    if (keep && wireType === WIRE_LEN && length > BigInt(maxCaptureBytes)) {
+    if (length > left)
+      fail(
+        fieldStart,
+        `field ${field} claims ${lastVarintBig === undefined ? length : lastVarintBig} bytes but only ${left} remain`,
+      );
+    if (keep && wireType === WIRE_LEN && length > maxCaptureBytes) {
       if (!oversized.includes(field)) oversized.push(field);
       keep = false;
     }
@@ -167,19 +177,31 @@ export function createFieldScanner(spec: ScanSpec, messageLength: number): Field
     state = 'tag';
   };
 
-  /** Feeds one varint byte; returns the value once its last byte arrived. */
-  const varintByte = (byte: number): bigint | undefined => {
-    varint |= BigInt(byte & 0x7f) << BigInt(7 * varintBytes);
+  /** Feeds one varint byte; true once its last byte arrived (then in lastVarint/lastVarintBig). */
+  const varintByte = (byte: number): boolean => {
+    if (varintBig === undefined && varintBytes < EXACT_VARINT_BYTES)
+      varint += (byte & 0x7f) * 2 ** (7 * varintBytes);
+    else {
+      varintBig ??= BigInt(varint);
+      varintBig |= BigInt(byte & 0x7f) << BigInt(7 * varintBytes);
+    }
     varintBytes++;
     if ((byte & 0x80) === 0) {
-      const value = BigInt.asUintN(64, varint);
-      varint = 0n;
+      if (varintBig === undefined) {
+        lastVarint = varint;
+        lastVarintBig = undefined;
+      } else {
+        lastVarintBig = BigInt.asUintN(64, varintBig);
+        lastVarint = Number(lastVarintBig);
+      }
+      varint = 0;
+      varintBig = undefined;
       varintBytes = 0;
-      return value;
+      return true;
     }
     if (varintBytes === MAX_VARINT_BYTES)
       fail(offset - varintBytes, `a varint is longer than ${MAX_VARINT_BYTES} bytes`);
-    return undefined;
+    return false;
   };
 
   const midField = (): string =>
@@ -229,13 +251,12 @@ export function createFieldScanner(spec: ScanSpec, messageLength: number): Field
         if (state === 'tag' && varintBytes === 0) fieldStart = offset;
         at++;
         offset++;
-        const value = varintByte(byte);
-        if (value === undefined) continue;
-        if (state === 'tag') beginValue(value);
+        if (!varintByte(byte)) continue;
+        if (state === 'tag') beginValue(lastVarint);
         else if (state === 'varint') {
-          if (wanted.has(field)) record(EMPTY, value);
+          if (wanted.has(field)) record(EMPTY, lastVarintBig ?? BigInt(lastVarint));
           state = 'tag';
-        } else beginBytes(value, wanted.has(field));
+        } else beginBytes(lastVarint, wanted.has(field));
       }
       if (offset === messageLength && (state !== 'tag' || varintBytes > 0))
         fail(offset, `the message ends ${midField()}`);

@@ -1,0 +1,114 @@
+"""Authenticated Spark Connect sessions through a TLS gateway.
+
+Usage: connect_auth.py HOST PORT TOKENS_JSON SESSION_ID
+
+TOKENS_JSON maps a name to a bearer token: "alice" and "bob" (static gateway tokens), "carol"
+(a JWT) and "wrong" (a token the gateway does not know). The gateway's certificate is trusted
+through GRPC_DEFAULT_SSL_ROOTS_FILE_PATH.
+
+Alice, Bob and Carol all connect with the same session id and all claim the user id "admin".
+Each creates a temp view and sets a conf, then reads both back: each must see only its own,
+because the gateway binds the verified identity into the session and the user id. A client
+without a token, with an unknown token, and without TLS must be refused.
+
+Prints one line "SPARKPLANE_RESULT <json>" at the end.
+"""
+
+import json
+import sys
+import traceback
+
+from pyspark.sql.connect.session import SparkSession
+
+
+def connect(host, port, session_id, token=None, tls=True):
+    parts = [f"sc://{host}:{port}/", f"session_id={session_id}", "user_id=admin"]
+    if tls:
+        parts.append("use_ssl=true")
+    if token is not None:
+        parts.append(f"token={token}")
+    return SparkSession(connection=";".join(parts))
+
+
+def few_retries(spark):
+    """Refusals are final; do not spend PySpark's default ten minutes retrying them."""
+    client = spark.client
+    try:
+        from pyspark.sql.connect.client.retries import DefaultPolicy
+
+        client.set_retry_policies([DefaultPolicy(max_retries=1, initial_backoff=50, max_backoff=100)])
+    except (ImportError, AttributeError):
+        client._retry_policy = {
+            "max_retries": 1,
+            "backoff_multiplier": 1.0,
+            "initial_backoff": 50,
+            "max_backoff": 100,
+            "jitter": 0,
+            "min_jitter_threshold": 0,
+        }
+
+
+def error_text(error):
+    texts = []
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        texts.append(f"{type(error).__name__}: {error}")
+        error = error.__cause__ or error.__context__
+    return " <- ".join(texts)
+
+
+def main():
+    host, port, tokens_json, session_id = sys.argv[1:5]
+    tokens = json.loads(open(tokens_json).read())
+    result = {"users": {}, "refused": {}}
+
+    sessions = {}
+    for name, partitions in (("alice", 3), ("bob", 5), ("carol", 7)):
+        spark = connect(host, port, session_id, tokens[name])
+        few_retries(spark)
+        sessions[name] = spark
+        spark.range(partitions * 10).createOrReplaceTempView(f"mine_{name}")
+        spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+
+    for name, spark in sessions.items():
+        views = sorted(
+            row.viewName for row in spark.sql("SHOW VIEWS").collect() if row.viewName.startswith("mine_")
+        )
+        count = spark.sql(f"SELECT count(*) AS n FROM mine_{name}").collect()[0].n
+        token_conf = None
+        try:
+            token_conf = spark.conf.get("spark.connect.authenticate.token")
+        except Exception as error:  # noqa: BLE001 - reported, the test decides
+            token_conf = f"error: {error_text(error)[:300]}"
+        result["users"][name] = {
+            "views": views,
+            "count": count,
+            "partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+            "user": spark.sql("SELECT current_user() AS u").collect()[0].u,
+            "tokenConf": token_conf,
+        }
+
+    for label, token, tls in (
+        ("none", None, True),
+        ("wrong", tokens["wrong"], True),
+        ("cleartext", None, False),
+    ):
+        try:
+            spark = connect(host, port, session_id, token, tls)
+            few_retries(spark)
+            spark.range(1).collect()
+            result["refused"][label] = "not refused"
+        except Exception as error:  # noqa: BLE001 - the refusal is the point
+            result["refused"][label] = error_text(error)[:2000]
+
+    print("SPARKPLANE_RESULT " + json.dumps(result), flush=True)
+    # Sessions stay open: stopping one in PySpark 3.5/4.0 shuts down the release pool of all.
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)

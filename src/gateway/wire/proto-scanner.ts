@@ -158,13 +158,13 @@ export function createFieldScanner(spec: ScanSpec, messageLength: number): Field
     if (length > left)
       fail(
         fieldStart,
-        `field ${field} claims ${lastVarintBig === undefined ? length : lastVarintBig} bytes but only ${left} remain`,
+        `field ${field} claims ${lastVarintBig ?? length} bytes but only ${left} remain`,
       );
     if (keep && wireType === WIRE_LEN && length > maxCaptureBytes) {
       if (!oversized.includes(field)) oversized.push(field);
       keep = false;
     }
-    remaining = Number(length);
+    remaining = length;
     captured = 0;
     capture = keep ? Buffer.allocUnsafe(remaining) : undefined;
     state = 'value';

@@ -108,10 +108,15 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         const timer = setTimeout(() => {
           session.destroy();
         }, graceMs);
-        session.close(() => {
+        // 'close' comes once the session is closed or destroyed; close(callback) would never call
+        // back for a session that is already closing.
+        session.once('close', () => {
           clearTimeout(timer);
           resolve();
         });
+        // The session is unref'd while idle; closing it must keep the process alive until done.
+        session.ref();
+        if (!session.closed) session.close();
       });
     },
   };

@@ -235,3 +235,55 @@ describe('sparkplane shuffle --config with a bad value', () => {
     );
   });
 });
+
+describe('sparkplane gateway', () => {
+  it('reloads its servers on SIGHUP and stops cleanly on SIGTERM with servers behind it', async () => {
+    const { startFakeSparkConnect } = await import('../../support/fake-spark-connect.ts');
+    const fakes = [await startFakeSparkConnect(), await startFakeSparkConnect()];
+    try {
+      const configFile = join(dir, 'gateway.yaml');
+      writeFileSync(configFile, `backend:\n  - 127.0.0.1:${String(fakes[0]?.port)}\n`);
+      const child = sparkplane([
+        'gateway',
+        '--port',
+        String(await freeTcpPort()),
+        '--admin-port',
+        '0',
+        '--log-format',
+        'json',
+        '--check-interval',
+        '200ms',
+        '--config',
+        configFile,
+      ]);
+      await waitForOutput(child, 'stderr', /checking → up/);
+      writeFileSync(
+        configFile,
+        `backend:\n${fakes.map((fake) => `  - 127.0.0.1:${String(fake.port)}`).join('\n')}\n`,
+      );
+      child.process.kill('SIGHUP');
+      await waitForOutput(child, 'stderr', /reloaded the backend list/);
+      await waitForOutput(
+        child,
+        'stderr',
+        new RegExp(`backend 127\\.0\\.0\\.1:${String(fakes[1]?.port)} checking → up`),
+      );
+
+      assert.equal(child.process.kill('SIGTERM'), true);
+      assert.deepEqual(await exitOf(child), { code: 0, signal: null });
+      const messages = logRecords(child.stderr).map((record) => String(record.msg));
+      assert.match(messages.join('\n'), /gateway closed \(drained\) in \d+ ms/);
+      assert.equal(messages.at(-1), 'stopped');
+    } finally {
+      for (const fake of fakes) await fake.close();
+    }
+  });
+});
+
+async function freeTcpPort(): Promise<number> {
+  const server: Server = createServer();
+  await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen));
+  const address = server.address();
+  await new Promise((resolveClose) => server.close(resolveClose));
+  return typeof address === 'object' && address !== null ? address.port : 0;
+}

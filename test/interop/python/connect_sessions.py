@@ -8,7 +8,7 @@ Then prints SPARKPLANE_PAUSED 1 and waits for PAUSE_DIR/continue-1.
 Phase 2: every session reads its view and conf again.
 Then prints SPARKPLANE_PAUSED 2 and waits for PAUSE_DIR/continue-2.
 Phase 3: every session runs one more query (recording the error text of any that fails), and
-three new sessions run a query each. Then every session is stopped.
+three new sessions run a query each.
 prints: SPARKPLANE_RESULT {json}
 """
 import json
@@ -105,13 +105,6 @@ def main(url: str, count: int, pause_dir: str) -> None:
             return result
 
         new_sessions = list(pool.map(fresh, fresh_sessions))
-    # Stopped only once no call is in flight: PySpark 3.5 and 4.0 share one thread pool for
-    # ReleaseExecute between sessions and shut it down when any session stops.
-    for spark in sessions + fresh_sessions:
-        try:
-            spark.stop()
-        except Exception:
-            pass
     print(
         "SPARKPLANE_RESULT "
         + json.dumps(
@@ -130,3 +123,8 @@ def main(url: str, count: int, pause_dir: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    # The sessions are not stopped: stopping waits for PySpark's shared ReleaseExecute pool, where
+    # a release queued (with the default ten-minute retry policy) before the server was killed can
+    # still be retrying against the killed server's sessions on a slow machine. The gateway answers
+    # those UNAVAILABLE, as it should; the test has what it needs once the result is printed.
+    os._exit(0)

@@ -54,6 +54,12 @@ export function subscribeGatewayMetrics(
     labelNames: ['direction'],
     registers,
   });
+  const bytesIn = bytes.labels({ direction: 'in' });
+  const bytesOut = bytes.labels({ direction: 'out' });
+  const perCall = new Map<
+    string,
+    { rpcs: ReturnType<typeof rpcs.labels>; latency: ReturnType<typeof latency.labels> }
+  >();
   const rejected = new Counter({
     name: 'sparkplane_gateway_rejected_total',
     help: 'Requests and connections the gateway answered or closed itself, by kind',
@@ -148,10 +154,20 @@ export function subscribeGatewayMetrics(
     }),
     gatewayChannels.rpcFinished.subscribe((event) => {
       if (event.backend !== '') activeStreams--;
-      rpcs.inc({ method: event.method, code: grpcCodeName(event.status) });
-      latency.observe({ method: event.method }, event.durationMs / 1000);
-      bytes.inc({ direction: 'in' }, event.bytesIn);
-      bytes.inc({ direction: 'out' }, event.bytesOut);
+      // Label children are looked up once per method and code, not hashed on every call.
+      const key = `${event.method}\u0000${String(event.status)}`;
+      let child = perCall.get(key);
+      if (child === undefined) {
+        child = {
+          rpcs: rpcs.labels({ method: event.method, code: grpcCodeName(event.status) }),
+          latency: latency.labels({ method: event.method }),
+        };
+        perCall.set(key, child);
+      }
+      child.rpcs.inc();
+      child.latency.observe(event.durationMs / 1000);
+      bytesIn.inc(event.bytesIn);
+      bytesOut.inc(event.bytesOut);
     }),
     gatewayChannels.requestRejected.subscribe((event) => {
       rejected.inc({ kind: event.kind });

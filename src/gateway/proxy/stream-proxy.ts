@@ -18,6 +18,7 @@ import {
   parseMethodPath,
   readRoutingFields,
   requestScanSpec,
+  responseNamesOperations,
   rewriteRequestPrefix,
   type RoutingFields,
   type SparkConnectMethodName,
@@ -388,7 +389,12 @@ async function relay(deps: ProxyDependencies, context: RelayContext): Promise<vo
   // Server → client.
   const masker =
     deps.backendToken === undefined ? undefined : createSecretMasker(deps.backendToken);
-  const responseScan = method === undefined ? undefined : createResponseScan(method);
+  // Once the session's server-side id is known, only responses that name operations are read.
+  const responseScan =
+    method === undefined ||
+    (context.route.binding?.serverSideSessionId !== undefined && !responseNamesOperations(method))
+      ? undefined
+      : createResponseScan(method);
   let corked = false;
   const uncork = (): void => {
     corked = false;

@@ -77,16 +77,26 @@ const EMPTY = Buffer.alloc(0);
 
 type State = 'tag' | 'varint' | 'length' | 'value';
 
+/** The capture set of each spec, made once: a scanner is made for every call. */
+const wantedOf = new WeakMap<ScanSpec, ReadonlySet<number>>();
+
 export function createFieldScanner(spec: ScanSpec, messageLength: number): FieldScanner {
-  const wanted = new Set(spec.capture);
+  let wanted = wantedOf.get(spec);
+  if (wanted === undefined) {
+    wanted = new Set(spec.capture);
+    wantedOf.set(spec, wanted);
+  }
   const maxCaptureBytes = spec.maxCaptureBytes ?? DEFAULT_MAX_CAPTURE_BYTES;
   const maxOccurrences = spec.maxOccurrences ?? DEFAULT_MAX_OCCURRENCES;
   const subject = spec.subject ?? 'the message';
   const fields: CapturedField[] = [];
   const oversized: number[] = [];
-  const occurrences = new Map<number, number>();
-  const seenLow = new Uint8Array(LOW_FIELDS / 8);
-  const seenCaptured = new Set<number>();
+  // Allocated on first use: most messages name only a few low fields.
+  let occurrences: Map<number, number> | undefined;
+  /** Fields 1–31 seen, as bits; fields 32–1023 in `seenHigh`. */
+  let seenBits = 0;
+  let seenHigh: Uint8Array | undefined;
+  let seenCaptured: Set<number> | undefined;
   let passed = 0;
   let offset = 0;
   let failed: GatewayError | undefined;
@@ -135,11 +145,16 @@ export function createFieldScanner(spec: ScanSpec, messageLength: number): Field
       );
     if (wireType > WIRE_I32)
       fail(fieldStart, `field ${field} has the invalid wire type ${wireType}`);
-    if (field < LOW_FIELDS) seenLow[field >> 3] = (seenLow[field >> 3] ?? 0) | (1 << (field & 7));
+    if (field < 32) seenBits |= 1 << field;
+    else if (field < LOW_FIELDS) {
+      seenHigh ??= new Uint8Array(LOW_FIELDS / 8);
+      seenHigh[field >> 3] = (seenHigh[field >> 3] ?? 0) | (1 << (field & 7));
+    }
     if (field > passed) passed = field;
     capture = undefined;
     if (wanted.has(field)) {
-      seenCaptured.add(field);
+      (seenCaptured ??= new Set()).add(field);
+      occurrences ??= new Map();
       const count = (occurrences.get(field) ?? 0) + 1;
       if (count > maxOccurrences)
         fail(fieldStart, `field ${field} occurs more than ${maxOccurrences} times`);
@@ -221,10 +236,11 @@ export function createFieldScanner(spec: ScanSpec, messageLength: number): Field
     first: (wantedField) => fields.find((entry) => entry.field === wantedField),
     last: (wantedField) => fields.findLast((entry) => entry.field === wantedField),
     hasSeen(wantedField) {
-      if (wanted.has(wantedField)) return seenCaptured.has(wantedField);
+      if (wanted.has(wantedField)) return seenCaptured?.has(wantedField) ?? false;
       if (wantedField < 1 || wantedField >= LOW_FIELDS || !Number.isInteger(wantedField))
         throw new RangeError(`hasSeen answers for fields 1–${LOW_FIELDS - 1} and captured fields`);
-      return ((seenLow[wantedField >> 3] ?? 0) & (1 << (wantedField & 7))) !== 0;
+      if (wantedField < 32) return (seenBits & (1 << wantedField)) !== 0;
+      return ((seenHigh?.[wantedField >> 3] ?? 0) & (1 << (wantedField & 7))) !== 0;
     },
     push(chunk) {
       if (failed !== undefined) throw failed;

@@ -170,7 +170,34 @@ export function parseMethodPath(path: string): { service: string; method: string
 const definedFields = (...fields: (number | undefined)[]): number[] =>
   fields.filter((field): field is number => field !== undefined);
 
+const requestSpecs = new Map<SparkConnectMethodName, ScanSpec>();
+const responseSpecs = new Map<SparkConnectMethodName, ScanSpec>();
+
 export function requestScanSpec(method: SparkConnectMethodName): ScanSpec {
+  let spec = requestSpecs.get(method);
+  if (spec === undefined) {
+    spec = buildRequestScanSpec(method);
+    requestSpecs.set(method, spec);
+  }
+  return spec;
+}
+
+export function responseScanSpec(method: SparkConnectMethodName): ScanSpec {
+  let spec = responseSpecs.get(method);
+  if (spec === undefined) {
+    spec = buildResponseScanSpec(method);
+    responseSpecs.set(method, spec);
+  }
+  return spec;
+}
+
+/** Whether a response of `method` can carry ids beyond the server-side session id. */
+export function responseNamesOperations(method: SparkConnectMethodName): boolean {
+  const { response } = SPARK_CONNECT_METHODS[method];
+  return response.operationId !== undefined || response.newSessionId !== undefined;
+}
+
+function buildRequestScanSpec(method: SparkConnectMethodName): ScanSpec {
   const { request } = SPARK_CONNECT_METHODS[method];
   return {
     capture: definedFields(
@@ -184,7 +211,7 @@ export function requestScanSpec(method: SparkConnectMethodName): ScanSpec {
   };
 }
 
-export function responseScanSpec(method: SparkConnectMethodName): ScanSpec {
+function buildResponseScanSpec(method: SparkConnectMethodName): ScanSpec {
   const { response } = SPARK_CONNECT_METHODS[method];
   return {
     capture: definedFields(

@@ -1,0 +1,112 @@
+// What the doctor reports: one check per target and layer, with a status, a reason from a fixed
+// vocabulary, the evidence it rests on and the fix. The JSON report is this model as is, so these
+// names are a stable, documented interface (docs/doctor.md); add to them, never rename.
+import type { ServiceName } from './targets.ts';
+
+export const LAYERS = [
+  'dns',
+  'route',
+  'transport',
+  'return-path',
+  'tls',
+  'protocol',
+  'session',
+  'path-mtu',
+  'config',
+  'log',
+] as const;
+export type Layer = (typeof LAYERS)[number];
+
+export const STATUSES = ['pass', 'warn', 'fail', 'skip'] as const;
+export type Status = (typeof STATUSES)[number];
+
+/**
+ * Why a check came out as it did. The first group is the issue's required vocabulary; the rest
+ * name finer outcomes. Every reason is documented in docs/doctor.md.
+ */
+export const REASONS = [
+  // Required vocabulary.
+  'open',
+  'refused',
+  'filtered',
+  'unreachable',
+  'no-route',
+  'dns-failure',
+  'tls-required',
+  'mesh-mtls',
+  'reset-after-connect',
+  'wrong-protocol',
+  'auth-required',
+  'return-path-blocked',
+  'nat-detected',
+  'idle-timeout',
+  'mtu-blackhole',
+  // Finer outcomes.
+  'resolved',
+  'timeout',
+  'tls-ok',
+  'plaintext',
+  'client-cert-required',
+  'protocol-ok',
+  'no-answer',
+  'keepalive-ok',
+  'keepalive-missing',
+  'no-nat',
+  'mtu-ok',
+  'config-ok',
+  'config-problem',
+  'log-finding',
+  'not-checked',
+] as const;
+export type Reason = (typeof REASONS)[number];
+
+export interface CheckTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly service: ServiceName;
+}
+
+/** A concrete fix: what to do, and snippets to paste, each for one platform. */
+export interface Fix {
+  readonly summary: string;
+  readonly snippets?: readonly {
+    readonly platform:
+      | 'aws-cli'
+      | 'azure-cli'
+      | 'gcloud'
+      | 'k8s-yaml'
+      | 'istio-yaml'
+      | 'sysctl'
+      | 'spark-conf'
+      | 'jdbc-url'
+      | 'shell';
+    readonly text: string;
+  }[];
+}
+
+export interface Check {
+  /** Stable id, e.g. `transport.connect`, `tls.handshake`, `protocol.spark-shuffle`. */
+  readonly id: string;
+  readonly target: CheckTarget;
+  readonly layer: Layer;
+  readonly status: Status;
+  readonly reason: Reason;
+  /** One sentence a person reads: what was seen. */
+  readonly summary: string;
+  /** What it rests on: errno, elapsed ms, addresses, bytes seen (hex), certificate names… */
+  readonly evidence: Readonly<Record<string, string | number | boolean | null>>;
+  /** Present for warn and fail. */
+  readonly fix?: Fix;
+}
+
+/** The outcome of probing one target: its checks, layer by layer, in order. */
+export type TargetChecks = readonly Check[];
+
+export interface Report {
+  readonly schemaVersion: 1;
+  readonly tool: { readonly name: 'sparkplane doctor'; readonly version: string };
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly summary: Readonly<Record<Status, number>>;
+  readonly checks: readonly Check[];
+}

@@ -87,7 +87,13 @@ export interface Fix {
 export interface Check {
   /** Stable id, e.g. `transport.connect`, `tls.handshake`, `protocol.spark-shuffle`. */
   readonly id: string;
+  /**
+   * What was probed. Findings of lint and explain name the host and port the file or log line
+   * names, or host '' and port 0 when it names none.
+   */
   readonly target: CheckTarget;
+  /** For lint and explain findings: the file, and the line (1-based) when there is one. */
+  readonly source?: { readonly file: string; readonly line?: number };
   readonly layer: Layer;
   readonly status: Status;
   readonly reason: Reason;

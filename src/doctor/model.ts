@@ -57,6 +57,13 @@ export const REASONS = [
   'config-problem',
   'log-finding',
   'not-checked',
+  // Lint and log findings.
+  /** A real Spark frame larger than the receiver accepts (a block over 2 GiB), not a stray protocol. */
+  'oversized-frame',
+  /** A Spark Connect session or operation the server does not hold (closed, expired, restarted). */
+  'session-lost',
+  /** A log with none of the failure patterns the doctor knows. */
+  'log-clean',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 

@@ -119,12 +119,12 @@ def main(url: str, count: int, pause_dir: str) -> None:
         ),
         flush=True,
     )
+    # Exits here, before the sessions go out of scope: releasing them waits for PySpark's shared
+    # ReleaseExecute pool, where a release queued (with the default ten-minute retry policy) before
+    # the server was killed can still be retrying against the killed server's sessions on a slow
+    # machine. The gateway answers those UNAVAILABLE, as it should; the test has its result.
+    os._exit(0)
 
 
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
-    # The sessions are not stopped: stopping waits for PySpark's shared ReleaseExecute pool, where
-    # a release queued (with the default ten-minute retry policy) before the server was killed can
-    # still be retrying against the killed server's sessions on a slow machine. The gateway answers
-    # those UNAVAILABLE, as it should; the test has what it needs once the result is printed.
-    os._exit(0)

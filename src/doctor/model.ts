@@ -47,6 +47,7 @@ export const REASONS = [
   'tls-ok',
   'plaintext',
   'client-cert-required',
+  'tls-handshake-failed',
   'protocol-ok',
   'no-answer',
   'keepalive-ok',

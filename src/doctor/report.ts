@@ -111,6 +111,7 @@ export function renderText(report: Report, options: TextOptions): string {
 function where(check: Check): string {
   if (check.source !== undefined)
     return `${check.source.file}${check.source.line === undefined ? '' : `:${String(check.source.line)}`}`;
+  if (check.target.host === '' && check.target.port === 0) return 'this machine';
   const host = check.target.host.includes(':') ? `[${check.target.host}]` : check.target.host;
   return `${host}:${String(check.target.port)} (${check.target.service})`;
 }

@@ -1,4 +1,5 @@
-// A self-signed certificate for localhost and 127.0.0.1, made with openssl, for TLS tests.
+// A self-signed certificate for localhost and 127.0.0.1, made with openssl, for TLS tests; more
+// subject alternative names on request (e.g. a mesh workload's `URI:spiffe://…` identity).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,17 @@ export interface TestCertificate {
   remove(): void;
 }
 
-export function makeTestCertificate(): TestCertificate {
+export interface TestCertificateOptions {
+  /** More subjectAltName entries in openssl's syntax, e.g. `URI:spiffe://cluster.local/ns/default/sa/spark`. */
+  readonly extraSubjectAltNames?: readonly string[];
+}
+
+export function makeTestCertificate(options: TestCertificateOptions = {}): TestCertificate {
+  const subjectAltNames = [
+    'DNS:localhost',
+    'IP:127.0.0.1',
+    ...(options.extraSubjectAltNames ?? []),
+  ];
   const dir = mkdtempSync(join(tmpdir(), 'sparkplane-tls-'));
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
@@ -36,7 +47,7 @@ export function makeTestCertificate(): TestCertificate {
       '-subj',
       '/CN=localhost',
       '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      `subjectAltName=${subjectAltNames.join(',')}`,
     ],
     { stdio: 'ignore' },
   );

@@ -1,0 +1,130 @@
+// One target, layer by layer (spec §2.11): DNS, a TCP connect to every address it resolves to, a
+// TLS ClientHello, then the service's own harmless protocol probe on the first open address. A
+// layer that fails stops the ones after it, which are reported as skipped. Everything ends by
+// the deadline, and this never rejects: a probe that breaks becomes a skipped check.
+import type { Check, Layer } from './model.ts';
+import { createBudget } from './probes/budget.ts';
+import { makeCheck, skipped } from './probes/check.ts';
+import { probeDns, DNS_CHECK_ID } from './probes/dns.ts';
+import { probeHttp } from './probes/http.ts';
+import { protocolCheckId, type ProtocolProbe } from './probes/protocol-probe.ts';
+import { probeSparkConnect } from './probes/spark-connect.ts';
+import { probeSparkMaster } from './probes/spark-master.ts';
+import { probeSparkShuffle } from './probes/spark-shuffle.ts';
+import { CONNECT_CHECK_ID, probeConnect } from './probes/tcp.ts';
+import { probeHiveMetastore, probeHiveThrift } from './probes/thrift.ts';
+import { probeTls, TLS_CHECK_ID } from './probes/tls.ts';
+import type { ServiceName, Target } from './targets.ts';
+
+export interface ProbeOptions {
+  /** Epoch milliseconds: everything, DNS included, ends by then. */
+  readonly deadline: number;
+  readonly signal?: AbortSignal;
+}
+
+const PROTOCOL_PROBES: Readonly<Record<ServiceName, ProtocolProbe | undefined>> = {
+  'spark-shuffle': probeSparkShuffle,
+  'spark-master': probeSparkMaster,
+  'spark-connect': probeSparkConnect,
+  'hive-thrift': probeHiveThrift,
+  'hive-metastore': probeHiveMetastore,
+  'spark-ui': probeHttp,
+  http: probeHttp,
+  https: probeHttp,
+  tcp: undefined,
+};
+
+export async function probeTarget(target: Target, options: ProbeOptions): Promise<Check[]> {
+  const budget = createBudget(options.deadline, options.signal);
+  const checks: Check[] = [];
+  const stopHere = (because: string): Check[] => {
+    const done = new Set(checks.map((check) => check.layer));
+    const later: [string, Layer][] = [
+      [DNS_CHECK_ID, 'dns'],
+      [CONNECT_CHECK_ID, 'transport'],
+      [TLS_CHECK_ID, 'tls'],
+      [protocolCheckId(target), 'protocol'],
+    ];
+    return [
+      ...checks,
+      ...later
+        .filter(([, layer]) => !done.has(layer))
+        .map(([id, layer]) => skipped(target, id, layer, because)),
+    ];
+  };
+
+  // A layer that cannot have any time is not started: it could only report the deadline.
+  const outOfTime = (): string | undefined => {
+    if (budget.remainingMs() > 0) return undefined;
+    return options.signal?.aborted === true
+      ? 'the doctor was stopped before this layer'
+      : 'the time budget was used up before this layer';
+  };
+
+  const late = outOfTime();
+  if (late !== undefined) return stopHere(late);
+  const dns = await guarded(target, DNS_CHECK_ID, 'dns', () => probeDns(target, budget));
+  checks.push(dns.ok ? dns.value.check : dns.check);
+  if (!dns.ok) return stopHere('the DNS probe broke');
+  if (dns.value.addresses.length === 0) return stopHere('the name does not resolve');
+
+  const connects = await Promise.all(
+    dns.value.addresses.map((entry) =>
+      guarded(target, CONNECT_CHECK_ID, 'transport', () =>
+        probeConnect(target, { address: entry.address, port: target.port }, budget),
+      ),
+    ),
+  );
+  checks.push(...connects.map((result) => (result.ok ? result.value.check : result.check)));
+  const open = connects.find((result) => result.ok && result.value.open);
+  if (!open?.ok) return stopHere('no address accepts TCP connections');
+  const { endpoint } = open.value;
+  const lateForTls = outOfTime();
+  if (lateForTls !== undefined) return stopHere(lateForTls);
+
+  const tls = await guarded(target, TLS_CHECK_ID, 'tls', () => probeTls(target, endpoint, budget));
+  checks.push(tls.ok ? tls.value.check : tls.check);
+  if (!tls.ok) return stopHere('the TLS probe broke');
+  if (!tls.value.proceed) return stopHere(`the TLS layer found "${tls.value.check.reason}"`);
+
+  const protocol = PROTOCOL_PROBES[target.service];
+  if (protocol === undefined) {
+    return stopHere(
+      'a plain TCP target has no protocol to probe; name its service (HOST:PORT=SERVICE) to probe one',
+    );
+  }
+  const lateForProtocol = outOfTime();
+  if (lateForProtocol !== undefined) return stopHere(lateForProtocol);
+  const secure = tls.value.secure;
+  const checked = await guarded(target, protocolCheckId(target), 'protocol', () =>
+    protocol({ target, endpoint, secure, budget }),
+  );
+  checks.push(checked.ok ? checked.value : checked.check);
+  return checks;
+}
+
+type Guarded<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly check: Check };
+
+/** Runs one layer; a probe that throws (a bug, never the network) becomes a skipped check. */
+async function guarded<T>(
+  target: Target,
+  id: string,
+  layer: Layer,
+  probe: () => Promise<T>,
+): Promise<Guarded<T>> {
+  try {
+    return { ok: true, value: await probe() };
+  } catch (error) {
+    return {
+      ok: false,
+      check: makeCheck(target, {
+        id,
+        layer,
+        status: 'skip',
+        reason: 'not-checked',
+        summary: `not checked: the probe itself failed (${error instanceof Error ? error.message : String(error)})`,
+      }),
+    };
+  }
+}

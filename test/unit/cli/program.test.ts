@@ -286,6 +286,8 @@ describe('runCli: doctor', () => {
       targets: [{ host: '10.0.0.1', port: 7337, service: 'spark-shuffle' }],
       timeout: 3000,
       json: false,
+      strict: false,
+      verbose: false,
       printConfig: true,
     });
   });

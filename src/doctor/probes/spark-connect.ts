@@ -15,6 +15,8 @@ import {
   encodeReleaseSessionRequest,
 } from '../../gateway/wire/spark-connect-codecs.ts';
 import type { Check } from '../model.ts';
+import { sparkRpcExchange } from './spark-rpc.ts';
+import { shuffleProbeBody } from './spark-shuffle.ts';
 import { waitFor } from './budget.ts';
 import { hostPort, makeCheck } from './check.ts';
 import {
@@ -167,6 +169,21 @@ export async function probeSparkConnect(context: ProtocolContext): Promise<Check
   };
   const base = { id: protocolCheckId(target), layer: 'protocol' as const, evidence };
   if (config === undefined) {
+    if (result.connected && result.bytes.length === 0 && result.end !== 'timeout') {
+      // Closed on the HTTP/2 preface without a word: Spark RPC does that. Ask in Spark RPC.
+      const spark = await sparkRpcExchange(context, shuffleProbeBody()).catch(() => undefined);
+      if (spark?.reply !== undefined || spark?.otherFrame !== undefined) {
+        const answered = spark.reply?.type ?? spark.otherFrame?.type ?? 'a frame';
+        return makeCheck(target, {
+          ...base,
+          evidence: { ...evidence, sparkRpcAnswer: answered },
+          status: 'fail',
+          reason: 'wrong-protocol',
+          summary: `${remote} speaks Spark RPC (a shuffle service, driver or master port), not Spark Connect: it closed the gRPC call without a word and answered a Spark RPC request (${answered})`,
+          fix: fixWrongProtocol(target, 'Spark RPC', false),
+        });
+      }
+    }
     return otherAnswerCheck(
       context,
       result,

@@ -425,10 +425,11 @@ describe('probeTarget against local servers', () => {
     assert.match(protocol.summary, /UNIMPLEMENTED/);
   });
 
-  it('says the Spark RPC port closes on an HTTP/2 call from a Spark Connect client', async () => {
+  it('names Spark RPC when a Spark Connect probe reaches a shuffle port', async () => {
     const protocol = layer(await probe(target(ports.shuffle ?? 0, 'spark-connect')), 'protocol');
-    assert.equal(protocol.reason, 'no-answer', protocol.summary);
-    assert.match(protocol.summary, /Too large frame/);
+    assert.equal(protocol.reason, 'wrong-protocol', protocol.summary);
+    assert.match(protocol.summary, /speaks Spark RPC .* not Spark Connect/);
+    assert.match(String(protocol.evidence.sparkRpcAnswer), /^Rpc(Response|Failure)$/);
   });
 
   it('tells a shuffle service on the master port, and one that requires auth', async () => {

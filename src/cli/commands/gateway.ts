@@ -1,5 +1,4 @@
 // `sparkplane gateway`: one Spark Connect endpoint in front of many Spark Connect servers.
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { createAdminServer } from '../../core/admin-server.ts';
 import {
@@ -11,6 +10,7 @@ import {
   portOrZero,
   positiveInt,
 } from '../../core/config/fields.ts';
+import { readNamedFile } from '../../core/config/read-named-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { gatewayAdminRoutes } from '../../gateway/admin-api.ts';
 import {
@@ -174,13 +174,13 @@ export const gatewayCommand = defineCommand({
       config.tlsCert === undefined || config.tlsKey === undefined
         ? undefined
         : {
-            cert: readFile(config.tlsCert, 'TLS certificate'),
-            key: readFile(config.tlsKey, 'TLS key'),
+            cert: readNamedFile(config.tlsCert, 'TLS certificate'),
+            key: readNamedFile(config.tlsKey, 'TLS key'),
           };
     const backendToken =
       config.backendTokenFile === undefined
         ? undefined
-        : readFile(config.backendTokenFile, 'backend token').toString('utf8').trim();
+        : readNamedFile(config.backendTokenFile, 'backend token').toString('utf8').trim();
     const auth = clientAuth(config);
     return runServices(config, io, async ({ logger, metrics }) => {
       subscribeGatewayLogs(logger);
@@ -292,18 +292,4 @@ function applyBackends(gateway: Gateway, config: ConfigOf<typeof options>): void
   for (const backend of gateway.pool.list())
     if (!wanted.has(backend.id)) void gateway.pool.remove(backend.id);
   for (const [id, spec] of wanted) if (gateway.pool.get(id) === undefined) gateway.addBackend(spec);
-}
-
-function readFile(file: string, what: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    throw new ConfigError(
-      'CONFIG_UNREADABLE',
-      `cannot read the ${what} file ${file}: ${String(error)}`,
-      {
-        cause: error,
-      },
-    );
-  }
 }

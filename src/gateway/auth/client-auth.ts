@@ -5,7 +5,6 @@
 // (the principal) becomes part of every session key and the user id the servers see, so no user
 // can reach another's session.
 import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type http2 from 'node:http2';
 import {
   createLocalJWKSet,
@@ -16,6 +15,7 @@ import {
   type JWTPayload,
   type JWTVerifyOptions,
 } from 'jose';
+import { readNamedFile } from '../../core/config/read-named-file.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { GatewayError } from '../errors.ts';
 
@@ -235,7 +235,7 @@ function loadKeys(settings: ClientAuthSettings): Keys {
   const tokens =
     settings.tokensFile === undefined ? new Map<string, string>() : readTokens(settings.tokensFile);
   const hmacSecrets = (jwt?.hs256SecretFiles ?? []).map((file) => {
-    const secret = trimEnd(read(file, 'JWT HS256 secret'));
+    const secret = trimEnd(readNamedFile(file, 'JWT HS256 secret'));
     if (secret.length < MIN_HS256_SECRET_BYTES)
       throw new ConfigError(
         'CONFIG_INVALID',
@@ -245,7 +245,7 @@ function loadKeys(settings: ClientAuthSettings): Keys {
   });
   const publicKeys = (jwt?.publicKeyFiles ?? []).map((file) => {
     try {
-      const key = createPublicKey(read(file, 'JWT public key'));
+      const key = createPublicKey(readNamedFile(file, 'JWT public key'));
       if (key.asymmetricKeyType !== 'rsa')
         throw new Error(
           `it holds a ${key.asymmetricKeyType ?? 'non-RSA'} key, and RS256 needs RSA`,
@@ -266,7 +266,7 @@ function loadKeys(settings: ClientAuthSettings): Keys {
     const file = jwt.jwksFile;
     let set: JSONWebKeySet;
     try {
-      set = JSON.parse(read(file, 'JWKS').toString('utf8')) as JSONWebKeySet;
+      set = JSON.parse(readNamedFile(file, 'JWKS').toString('utf8')) as JSONWebKeySet;
       if (!Array.isArray(set.keys)) throw new Error('it has no "keys" array');
       jwks = createLocalJWKSet(set);
       jwksSize = set.keys.length;
@@ -284,7 +284,7 @@ function loadKeys(settings: ClientAuthSettings): Keys {
 
 function readTokens(file: string): Map<string, string> {
   const tokens = new Map<string, string>();
-  const lines = read(file, 'gateway tokens').toString('utf8').split('\n');
+  const lines = readNamedFile(file, 'gateway tokens').toString('utf8').split('\n');
   lines.forEach((raw, index) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
@@ -310,20 +310,6 @@ function readTokens(file: string): Map<string, string> {
     tokens.set(hash, principal);
   });
   return tokens;
-}
-
-function read(file: string, what: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    throw new ConfigError(
-      'CONFIG_UNREADABLE',
-      `cannot read the ${what} file ${file}: ${String(error)}`,
-      {
-        cause: error,
-      },
-    );
-  }
 }
 
 function trimEnd(bytes: Buffer): Buffer {

@@ -8,11 +8,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  startGateway,
-  type Gateway,
-  type GatewayOptions,
-} from '../../../src/gateway/gateway-server.ts';
+import { type Gateway, type GatewayOptions } from '../../../src/gateway/gateway-server.ts';
 import { grpcCall, type GrpcReply } from '../../../src/gateway/proxy/grpc-call.ts';
 import { encodeGrpcMessage } from '../../../src/gateway/wire/grpc-frame.ts';
 import {
@@ -20,6 +16,7 @@ import {
   encodeExecutePlanRequest,
 } from '../../../src/gateway/wire/spark-connect-codecs.ts';
 import { startFakeSparkConnect, type FakeSparkConnect } from '../../support/fake-spark-connect.ts';
+import { startTestGateway } from '../../support/test-gateway.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
 
 const SERVICE = '/spark.connect.SparkConnectService';
@@ -73,14 +70,7 @@ describe('gateway under bad input and HTTP/2 abuse', () => {
   const sessions: http2.ClientHttp2Session[] = [];
 
   const start = async (extra: Partial<GatewayOptions> = {}): Promise<Gateway> => {
-    gateway = await startGateway({
-      host: '127.0.0.1',
-      port: 0,
-      backends: fakes.map((fake) => ({ host: '127.0.0.1', port: fake.port })),
-      health: { intervalMs: 100, timeoutMs: 500, fall: 2, rise: 2 },
-      ...extra,
-    });
-    await gateway.pool.checkAll();
+    gateway = await startTestGateway(fakes, extra);
     return gateway;
   };
   const open = (target: Gateway): http2.ClientHttp2Session => {

@@ -10,11 +10,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { createClientAuthenticator, tokenFileLine } from '../../../src/gateway/auth/client-auth.ts';
-import {
-  startGateway,
-  type Gateway,
-  type GatewayOptions,
-} from '../../../src/gateway/gateway-server.ts';
+import { type Gateway, type GatewayOptions } from '../../../src/gateway/gateway-server.ts';
 import { grpcCall, type GrpcReply } from '../../../src/gateway/proxy/grpc-call.ts';
 import {
   decodeConfigResponse,
@@ -22,6 +18,7 @@ import {
   encodeExecutePlanRequest,
 } from '../../../src/gateway/wire/spark-connect-codecs.ts';
 import { startFakeSparkConnect, type FakeSparkConnect } from '../../support/fake-spark-connect.ts';
+import { startTestGateway } from '../../support/test-gateway.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
 import { makeTestCertificate, type TestCertificate } from '../../support/tls-cert.ts';
 
@@ -67,14 +64,7 @@ describe('gateway security', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sparkplane-gw-security-'));
 
   const start = async (extra: Partial<GatewayOptions>): Promise<Gateway> => {
-    gateway = await startGateway({
-      host: '127.0.0.1',
-      port: 0,
-      backends: fakes.map((fake) => ({ host: '127.0.0.1', port: fake.port })),
-      health: { intervalMs: 100, timeoutMs: 500, fall: 2, rise: 2 },
-      ...extra,
-    });
-    await gateway.pool.checkAll();
+    gateway = await startTestGateway(fakes, extra);
     return gateway;
   };
   const open = (

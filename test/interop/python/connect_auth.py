@@ -18,6 +18,7 @@ import json
 import sys
 import traceback
 
+from interop_retries import few_retries
 from pyspark.sql.connect.session import SparkSession
 
 
@@ -28,24 +29,6 @@ def connect(host, port, session_id, token=None, tls=True):
     if token is not None:
         parts.append(f"token={token}")
     return SparkSession(connection=";".join(parts))
-
-
-def few_retries(spark):
-    """Refusals are final; do not spend PySpark's default ten minutes retrying them."""
-    client = spark.client
-    try:
-        from pyspark.sql.connect.client.retries import DefaultPolicy
-
-        client.set_retry_policies([DefaultPolicy(max_retries=1, initial_backoff=50, max_backoff=100)])
-    except (ImportError, AttributeError):
-        client._retry_policy = {
-            "max_retries": 1,
-            "backoff_multiplier": 1.0,
-            "initial_backoff": 50,
-            "max_backoff": 100,
-            "jitter": 0,
-            "min_jitter_threshold": 0,
-        }
 
 
 def error_text(error):
@@ -66,7 +49,7 @@ def main():
     sessions = {}
     for name, partitions in (("alice", 3), ("bob", 5), ("carol", 7)):
         spark = connect(host, port, session_id, tokens[name])
-        few_retries(spark)
+        few_retries(spark, 1, 100)
         sessions[name] = spark
         spark.range(partitions * 10).createOrReplaceTempView(f"mine_{name}")
         spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
@@ -96,7 +79,7 @@ def main():
     ):
         try:
             spark = connect(host, port, session_id, token, tls)
-            few_retries(spark)
+            few_retries(spark, 1, 100)
             spark.range(1).collect()
             result["refused"][label] = "not refused"
         except Exception as error:  # noqa: BLE001 - the refusal is the point

@@ -18,27 +18,10 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from interop_retries import few_retries
 from pyspark.sql.connect.session import SparkSession as ConnectSession
 
 PAUSE_WAIT_SECONDS = 300
-
-
-def few_retries(spark) -> None:
-    """The default policy retries UNAVAILABLE for about ten minutes."""
-    client = spark.client
-    try:
-        from pyspark.sql.connect.client.retries import DefaultPolicy
-
-        client.set_retry_policies([DefaultPolicy(max_retries=2, initial_backoff=50, max_backoff=200)])
-    except (ImportError, AttributeError):
-        client._retry_policy = {
-            "max_retries": 2,
-            "initial_backoff": 50,
-            "max_backoff": 200,
-            "backoff_multiplier": 2,
-            "jitter": 0,
-            "min_jitter_threshold": 0,
-        }
 
 
 def open_session(url: str, session_id: str):
@@ -94,7 +77,7 @@ def main(url: str, count: int, pause_dir: str) -> None:
         # is in reconnect backoff for a moment, which retries ride out. Phase 3 wants the answer
         # for sessions of the killed server at once.
         for spark in sessions:
-            few_retries(spark)
+            few_retries(spark, 2, 200)
         phase3 = list(pool.map(lambda i: attempt(lambda: read_back(sessions[i], i)), range(count)))
 
         fresh_sessions = [open_session(url, str(uuid.uuid4())) for _ in range(3)]

@@ -231,7 +231,9 @@ forEachSparkVersion('sparkplane gateway relays the RPCs of an operation', (insta
             );
           // The one call that failed is the raise_error query: on ExecutePlan, or on
           // ReattachExecute when its first stream had ended before the query failed.
-          const failed = calls.filter((line) => line.code !== 'OK');
+          // A call the client itself cancelled is not a failure: PySpark sometimes cancels an
+          // ExecutePlan as it finishes with a result (seen once on 4.0.5, 32 ms into the call).
+          const failed = calls.filter((line) => line.code !== 'OK' && line.code !== 'CANCELLED');
           assert.deepEqual(
             failed.map((line) => ({
               query: line.method === 'ExecutePlan' || line.method === 'ReattachExecute',

@@ -7,7 +7,6 @@ import http2 from 'node:http2';
 import type { BackendPool } from '../backends/backend-pool.ts';
 import { GatewayError, GrpcStatus } from '../errors.ts';
 import { gatewayChannels } from '../observability-channels.ts';
-import { sessionKey } from '../routing/affinity-store.ts';
 import type { Route, Router } from '../routing/router.ts';
 import type { SessionTable } from '../routing/session-table.ts';
 import {
@@ -19,7 +18,6 @@ import {
   readRoutingFields,
   requestScanSpec,
   responseNamesOperations,
-  rewriteRequestPrefix,
   type RoutingFields,
   type SparkConnectMethodName,
 } from '../wire/spark-connect.ts';
@@ -37,6 +35,13 @@ import { afterCall, createResponseScan, noteResponseIds } from './session-bookke
 import { encodeReleaseSessionResponse } from '../wire/spark-connect-codecs.ts';
 import { continueScan, peekRequest, type PeekedRequest } from './request-peek.ts';
 import { createSecretMasker } from './secret-masker.ts';
+import {
+  finished,
+  firstMessageBytes,
+  noteStatus,
+  routeCall,
+  type CallRecord,
+} from './call-routing.ts';
 
 export interface ProxyDependencies {
   readonly router: Router;
@@ -53,8 +58,7 @@ export interface ProxyDependencies {
 }
 
 /** Methods of other services (Spark Connect plugins) are routed by the same fields. */
-const GENERIC_ROUTING: SparkConnectMethodName = 'ReleaseSession';
-const MAX_ID_CHARS = 1024;
+export const GENERIC_ROUTING: SparkConnectMethodName = 'ReleaseSession';
 /** First messages up to this size are read whole before routing (almost every request). */
 const WHOLE_FIRST_MESSAGE_BYTES = 256 * 1024;
 
@@ -69,20 +73,6 @@ export function createStreamProxy(
     stream.on('error', () => undefined);
     void proxyCall(deps, stream, headers, connection);
   };
-}
-
-interface CallRecord {
-  method: string;
-  backend: string;
-  principal: string;
-  userId: string;
-  sessionId: string;
-  bytesIn: number;
-  bytesOut: number;
-  status: number;
-  message: string;
-  readonly started: number;
-  readonly client: string;
 }
 
 async function proxyCall(
@@ -185,49 +175,6 @@ async function proxyCall(
   }
   connection.lastSessionKey = key;
   await relay(deps, { stream, headers, method, path, call, key, peeked, route });
-}
-
-async function routeCall(
-  deps: ProxyDependencies,
-  method: SparkConnectMethodName | undefined,
-  path: { service: string; method: string },
-  fields: RoutingFields,
-  call: CallRecord,
-  connection: ClientConnection,
-): Promise<{ route: Route; key: string }> {
-  let sessionId = fields.sessionId ?? '';
-  let userId = fields.userId ?? '';
-  if (deps.rewriteUserId && call.principal !== '') userId = call.principal;
-  if (sessionId === '' && method === undefined && connection.lastSessionKey !== undefined) {
-    // A plugin's method without the usual fields: it belongs with the connection's session.
-    const last = deps.sessions.find(connection.lastSessionKey);
-    if (last !== undefined) {
-      sessionId = last.sessionId;
-      userId = last.userId;
-    }
-  }
-  if (sessionId === '')
-    throw new GatewayError(
-      'GW_NO_SESSION_ID',
-      `the ${path.method} request carries no session_id (protobuf field 1); the sparkplane gateway routes Spark Connect calls by session, so use a Spark Connect client`,
-    );
-  if (sessionId.length > MAX_ID_CHARS || userId.length > MAX_ID_CHARS)
-    throw new GatewayError(
-      'GW_BAD_REQUEST',
-      `the ${path.method} request's session_id or user_id is longer than ${String(MAX_ID_CHARS)} characters`,
-    );
-  call.sessionId = sessionId;
-  call.userId = userId;
-  const route = await deps.router.route({
-    method: path.method,
-    createsSession: method === undefined ? false : SPARK_CONNECT_METHODS[method].createsSession,
-    principal: call.principal,
-    userId,
-    sessionId,
-    operationId: fields.operationId,
-    client: call.client,
-  });
-  return { route, key: sessionKey(call.principal, userId, sessionId) };
 }
 
 interface RelayContext {
@@ -495,51 +442,5 @@ async function relay(deps: ProxyDependencies, context: RelayContext): Promise<vo
       upstream.close(http2.constants.NGHTTP2_CANCEL);
     }
     complete();
-  });
-}
-
-/** The peeked bytes, with the user id rewritten to the verified identity when configured. */
-function firstMessageBytes(
-  deps: ProxyDependencies,
-  context: RelayContext,
-  inserted: boolean,
-): Buffer[] {
-  const { peeked, call, method } = context;
-  if (!deps.rewriteUserId || call.principal === '') return peeked.chunks;
-  if (method !== undefined && peeked.firstMessageDone)
-    assertSingleUserContext(peeked.scanner, method, inserted);
-  const all = Buffer.concat(peeked.chunks);
-  const compressed = all[0] === 1;
-  if (compressed)
-    throw new GatewayError(
-      'GW_UNIMPLEMENTED',
-      'the sparkplane gateway sets the verified user id in each request and cannot do so in a compressed request message; turn request compression off',
-    );
-  const length = all.readUInt32BE(1);
-  const field2 = peeked.scanner.first(2);
-  const { bytes, delta } = rewriteRequestPrefix(all.subarray(5), field2, call.principal);
-  const header = Buffer.alloc(5);
-  header.writeUInt32BE(length + delta, 1);
-  return [header, bytes];
-}
-
-function noteStatus(call: CallRecord, headers: http2.IncomingHttpHeaders): void {
-  const status = headers['grpc-status'];
-  if (status !== undefined) call.status = Number(status);
-}
-
-function finished(call: CallRecord): void {
-  gatewayChannels.rpcFinished.publish({
-    method: call.method,
-    backend: call.backend,
-    status: call.status,
-    durationMs: performance.now() - call.started,
-    bytesIn: call.bytesIn,
-    bytesOut: call.bytesOut,
-    sessionId: call.sessionId,
-    userId: call.userId,
-    principal: call.principal,
-    client: call.client,
-    message: call.message,
   });
 }

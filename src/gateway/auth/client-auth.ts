@@ -4,7 +4,7 @@
 // by keys the gateway is given (a secret, PEM public keys, or a JWKS file). The verified identity
 // (the principal) becomes part of every session key and the user id the servers see, so no user
 // can reach another's session.
-import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type http2 from 'node:http2';
 import {
   createLocalJWKSet,
@@ -17,7 +17,17 @@ import {
 } from 'jose';
 import { readNamedFile } from '../../core/config/read-named-file.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { hashToken, principalProblem, readTokensFile } from '../../core/tokens-file.ts';
 import { GatewayError } from '../errors.ts';
+
+// The tokens-file format is shared with the admin port; its helpers stay importable from here.
+export {
+  TOKEN_HASH_PREFIX,
+  hashToken,
+  newToken,
+  principalProblem,
+  tokenFileLine,
+} from '../../core/tokens-file.ts';
 
 export interface JwtSettings {
   /** Files holding an HS256 shared secret (at least 32 bytes; trailing whitespace is dropped). */
@@ -47,37 +57,11 @@ export interface ClientAuthenticator {
   describe(): { staticTokens: number; jwtKeys: number };
 }
 
-export const TOKEN_HASH_PREFIX = 'sha256:';
 const JWT_CLOCK_TOLERANCE_S = 30;
 const MIN_HS256_SECRET_BYTES = 32;
-const MAX_PRINCIPAL_CHARS = 256;
 const VERIFIED_CACHE_SIZE = 10_000;
 const CONNECT_HINT =
   'connect with a token, e.g. sc://HOST:PORT/;use_ssl=true;token=TOKEN (PySpark), which sends it as "authorization: Bearer TOKEN"';
-
-/** The line a tokens file holds for `token`. */
-export function tokenFileLine(principal: string, token: string): string {
-  return `${principal} ${hashToken(token)}`;
-}
-
-export function hashToken(token: string): string {
-  return `${TOKEN_HASH_PREFIX}${createHash('sha256').update(token, 'utf8').digest('hex')}`;
-}
-
-/** A new random token: 32 bytes, base64url, with a prefix that makes leaked ones easy to find. */
-export function newToken(): string {
-  return `spgw_${randomBytes(32).toString('base64url')}`;
-}
-
-/** Why `principal` cannot be a verified identity, or undefined when it can. */
-export function principalProblem(principal: string): string | undefined {
-  if (principal === '') return 'it is empty';
-  if (principal.length > MAX_PRINCIPAL_CHARS)
-    return `it is longer than ${String(MAX_PRINCIPAL_CHARS)} characters`;
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  if (/[\u0000-\u001f\u007f\s]/u.test(principal)) return 'it has spaces or control characters';
-  return undefined;
-}
 
 interface Keys {
   /** Hash of a static token → principal. */
@@ -233,7 +217,9 @@ function acceptedAlgorithms(keys: Keys): string {
 function loadKeys(settings: ClientAuthSettings): Keys {
   const jwt = settings.jwt;
   const tokens =
-    settings.tokensFile === undefined ? new Map<string, string>() : readTokens(settings.tokensFile);
+    settings.tokensFile === undefined
+      ? new Map<string, string>()
+      : readTokensFile(settings.tokensFile, 'gateway tokens');
   const hmacSecrets = (jwt?.hs256SecretFiles ?? []).map((file) => {
     const secret = trimEnd(readNamedFile(file, 'JWT HS256 secret'));
     if (secret.length < MIN_HS256_SECRET_BYTES)
@@ -280,36 +266,6 @@ function loadKeys(settings: ClientAuthSettings): Keys {
     }
   }
   return { tokens, hmacSecrets, publicKeys, jwks, jwksSize };
-}
-
-function readTokens(file: string): Map<string, string> {
-  const tokens = new Map<string, string>();
-  const lines = readNamedFile(file, 'gateway tokens').toString('utf8').split('\n');
-  lines.forEach((raw, index) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const where = `${file} line ${String(index + 1)}`;
-    const [principal = '', hash = '', ...rest] = line.split(/\s+/);
-    if (rest.length > 0 || !/^sha256:[0-9a-f]{64}$/.test(hash))
-      throw new ConfigError(
-        'CONFIG_INVALID',
-        `${where}: expected "PRINCIPAL sha256:HEX" (64 hex digits); 'sparkplane gateway token PRINCIPAL' prints such a line`,
-      );
-    const problem = principalProblem(principal);
-    if (problem !== undefined)
-      throw new ConfigError(
-        'CONFIG_INVALID',
-        `${where}: "${principal}" cannot name a user: ${problem}`,
-      );
-    const other = tokens.get(hash);
-    if (other !== undefined && other !== principal)
-      throw new ConfigError(
-        'CONFIG_INVALID',
-        `${where}: this token hash is also given to ${other}; one token names one user`,
-      );
-    tokens.set(hash, principal);
-  });
-  return tokens;
 }
 
 function trimEnd(bytes: Buffer): Buffer {

@@ -1,8 +1,9 @@
 // The gateway's admin API on the admin port: backends with health and session counts, sessions,
 // and the changes an operator makes without a restart — drain/undrain, add, remove. Changes are
-// accepted only from this machine (loopback).
+// accepted from this machine (loopback), or from anywhere for a principal the admin port
+// authenticated (--admin-auth-file).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { fromLoopback, pathParts, sendJson } from '../core/admin-http.ts';
+import { CHANGE_REFUSED, mayChange, pathParts, sendJson } from '../core/admin-http.ts';
 import type { AdminHandler } from '../core/admin-server.ts';
 import { parseHostPort } from '../core/config/fields.ts';
 import type { Backend } from './backends/backend-pool.ts';
@@ -85,8 +86,8 @@ async function change(
   id: string,
   action: string,
 ): Promise<void> {
-  if (!fromLoopback(request)) {
-    sendJson(response, 403, { error: 'changes are accepted from this machine only (loopback)' });
+  if (!mayChange(request)) {
+    sendJson(response, 403, { error: CHANGE_REFUSED });
     return;
   }
   const counts = (): number => gateway.sessions.sessionsPerBackend().get(id) ?? 0;

@@ -1,7 +1,8 @@
 // The shuffle service's admin API on the metrics port: list registrations, and the control plane
 // Spark's own service gets from its Worker or NodeManager ("application removed", "executor
-// removed"). Changes are accepted only from this machine (loopback), as they delete state.
-import { fromLoopback, sendJson as send } from '../core/admin-http.ts';
+// removed"). Changes delete state, so they are accepted only from this machine (loopback), or
+// from a principal the admin port authenticated (--admin-auth-file).
+import { CHANGE_REFUSED, mayChange, sendJson as send } from '../core/admin-http.ts';
 import type { AdminHandler } from '../core/admin-server.ts';
 import { shuffleChannels } from './observability.ts';
 import type { ShuffleServer } from './server/shuffle-server.ts';
@@ -69,8 +70,8 @@ export function shuffleAdminRoutes(
         });
         return;
       }
-      if (!fromLoopback(request)) {
-        send(response, 403, { error: 'changes are accepted from this machine only (loopback)' });
+      if (!mayChange(request)) {
+        send(response, 403, { error: CHANGE_REFUSED });
         return;
       }
       if (appId === undefined) return;

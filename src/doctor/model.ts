@@ -65,6 +65,8 @@ export const REASONS = [
   'session-lost',
   /** A log with none of the failure patterns the doctor knows. */
   'log-clean',
+  /** The kernel has a route to the address (`ip route get`): device, source, next hop. */
+  'routed',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 

@@ -1,13 +1,15 @@
-// One target, layer by layer (spec §2.11): DNS, a TCP connect to every address it resolves to, a
-// TLS ClientHello, then the service's own harmless protocol probe on the first open address. A
-// layer that fails stops the ones after it, which are reported as skipped. Everything ends by
-// the deadline, and this never rejects: a probe that breaks becomes a skipped check.
+// One target, layer by layer (spec §2.11): DNS, the kernel's route and a TCP connect for every
+// address it resolves to, a TLS ClientHello, then the service's own harmless protocol probe on the
+// first open address. A layer that fails stops the ones after it, which are reported as skipped
+// (the route does not stop the connect: it is evidence, and the connect is the judge). Everything
+// ends by the deadline, and this never rejects: a probe that breaks becomes a skipped check.
 import type { Check, Layer } from './model.ts';
 import { createBudget } from './probes/budget.ts';
 import { makeCheck, skipped } from './probes/check.ts';
 import { probeDns, DNS_CHECK_ID } from './probes/dns.ts';
 import { probeHttp } from './probes/http.ts';
 import { protocolCheckId, type ProtocolProbe } from './probes/protocol-probe.ts';
+import { probeRoute, ROUTE_CHECK_ID } from './probes/route.ts';
 import { probeSparkConnect } from './probes/spark-connect.ts';
 import { probeSparkMaster } from './probes/spark-master.ts';
 import { probeSparkShuffle } from './probes/spark-shuffle.ts';
@@ -41,6 +43,7 @@ export async function probeTarget(target: Target, options: ProbeOptions): Promis
     const done = new Set(checks.map((check) => check.layer));
     const later: [string, Layer][] = [
       [DNS_CHECK_ID, 'dns'],
+      [ROUTE_CHECK_ID, 'route'],
       [CONNECT_CHECK_ID, 'transport'],
       [TLS_CHECK_ID, 'tls'],
       [protocolCheckId(target), 'protocol'],
@@ -68,13 +71,22 @@ export async function probeTarget(target: Target, options: ProbeOptions): Promis
   if (!dns.ok) return stopHere('the DNS probe broke');
   if (dns.value.addresses.length === 0) return stopHere('the name does not resolve');
 
-  const connects = await Promise.all(
-    dns.value.addresses.map((entry) =>
-      guarded(target, CONNECT_CHECK_ID, 'transport', () =>
-        probeConnect(target, { address: entry.address, port: target.port }, budget),
+  // The route is evidence beside the connect, not a gate: both run at once.
+  const [routes, connects] = await Promise.all([
+    Promise.all(
+      dns.value.addresses.map((entry) =>
+        guarded(target, ROUTE_CHECK_ID, 'route', () => probeRoute(target, entry.address, budget)),
       ),
     ),
-  );
+    Promise.all(
+      dns.value.addresses.map((entry) =>
+        guarded(target, CONNECT_CHECK_ID, 'transport', () =>
+          probeConnect(target, { address: entry.address, port: target.port }, budget),
+        ),
+      ),
+    ),
+  ]);
+  checks.push(...routes.map((result) => (result.ok ? result.value : result.check)));
   checks.push(...connects.map((result) => (result.ok ? result.value.check : result.check)));
   const open = connects.find((result) => result.ok && result.value.open);
   if (!open?.ok) return stopHere('no address accepts TCP connections');

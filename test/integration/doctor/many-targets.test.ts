@@ -131,7 +131,7 @@ describe('many targets under one deadline', () => {
       const layers = checks.map((check) => check.layer);
       assert.deepEqual(
         layers,
-        ['dns', 'transport', 'tls', 'protocol'],
+        ['dns', 'route', 'transport', 'tls', 'protocol'],
         `${target.host}:${String(target.port)}`,
       );
       for (const check of checks) {
@@ -146,15 +146,15 @@ describe('many targets under one deadline', () => {
         if (check.status === 'warn' || check.status === 'fail')
           assert.ok(check.fix !== undefined, `${check.id} ${check.reason} has a fix`);
       }
-      const transport = checks[1];
+      const transport = checks[2];
       assert.equal(transport?.reason, expected[target.kind], transport?.summary);
       if (target.kind === 'silent') {
         // Nothing ever answers: TLS is ruled out by silence, the protocol probe runs out of time.
-        assert.ok(['plaintext', 'timeout'].includes(checks[2]?.reason ?? ''), checks[2]?.summary);
-        assert.ok(['no-answer', 'timeout'].includes(checks[3]?.reason ?? ''), checks[3]?.summary);
+        assert.ok(['plaintext', 'timeout'].includes(checks[3]?.reason ?? ''), checks[3]?.summary);
+        assert.ok(['no-answer', 'timeout'].includes(checks[4]?.reason ?? ''), checks[4]?.summary);
       } else {
-        assert.equal(checks[2]?.status, 'skip');
         assert.equal(checks[3]?.status, 'skip');
+        assert.equal(checks[4]?.status, 'skip');
       }
     });
     // Let the last sockets' close events run before the leak check.

@@ -463,7 +463,7 @@ describe('probeTarget against local servers', () => {
     assert.ok(Date.now() - started < 2000, 'ended soon after the abort');
     assert.deepEqual(
       checks.map((check) => check.layer),
-      ['dns', 'transport', 'tls', 'protocol'],
+      ['dns', 'route', 'transport', 'tls', 'protocol'],
     );
     assert.equal(layer(checks, 'tls').reason, 'timeout');
     assert.equal(layer(checks, 'protocol').status, 'skip');
@@ -477,6 +477,7 @@ describe('probeTarget against local servers', () => {
       checks.map((check) => [check.layer, check.reason]),
       [
         ['dns', 'not-checked'],
+        ['route', 'not-checked'],
         ['transport', 'not-checked'],
         ['tls', 'not-checked'],
         ['protocol', 'not-checked'],

@@ -1,4 +1,5 @@
 // Entry point of the `sparkplane` command (bin/sparkplane runs this file).
+import { benchCommand } from './commands/bench.ts';
 import { doctorCommand } from './commands/doctor.ts';
 import { gatewayCommand } from './commands/gateway.ts';
 import { planCommand } from './commands/plan.ts';
@@ -14,6 +15,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   shuffleCommand,
   doctorCommand,
   planCommand,
+  benchCommand,
   versionCommand,
 ];
 

@@ -1,0 +1,320 @@
+// A Spark Connect stress run: N sessions, each a user with a connection of its own, started over
+// the ramp-up, each running its mix's setup and then queries one after another until its query
+// count or the run's duration is reached. In-flight queries finish (each bounded by the query
+// timeout) after the duration ends; then the spread is read, and every session is released.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  encodeExecutePlanRequest,
+  encodeReleaseSessionRequest,
+} from '../gateway/wire/spark-connect-codecs.ts';
+import { GrpcStatus } from '../gateway/errors.ts';
+import { benchQueryFinished, benchSession } from './bench-channels.ts';
+import {
+  createBenchStats,
+  grpcStatusName,
+  WRONG_RESULT,
+  type BenchStats,
+  type QueryOutcome,
+} from './bench-stats.ts';
+import {
+  openConnection,
+  type ConnectConnection,
+  type ConnectEndpoint,
+  type ExecuteOutcome,
+} from './connect-client.ts';
+import { mixCycle, queryAt, type QueryKind, type QueryMix } from './query-mix.ts';
+import { NO_ADMIN_URL, type SessionSpread } from './session-spread.ts';
+
+export interface BenchOptions {
+  readonly endpoint: ConnectEndpoint;
+  readonly sessions: number;
+  /** Queries per session after its setup; unbounded when undefined (then durationMs bounds). */
+  readonly queriesPerSession?: number;
+  /** Wall time from the start after which no query starts; unbounded when undefined. */
+  readonly durationMs?: number;
+  readonly rampUpMs: number;
+  readonly queryTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly mix: QueryMix;
+  readonly userId: string;
+  readonly clientType: string;
+  /** Session ids to use (a URL's session_id); fresh UUIDs otherwise. */
+  readonly sessionIds?: readonly string[];
+  /** Reads the per-backend spread while the sessions still exist. */
+  readonly spread?: (sessionIds: readonly string[]) => Promise<SessionSpread>;
+  readonly onProgress?: (progress: BenchProgress) => void;
+  readonly progressIntervalMs?: number;
+  /** Stops starting queries (Ctrl-C); in-flight ones finish. */
+  readonly signal?: AbortSignal;
+}
+
+export interface BenchProgress {
+  readonly elapsedMs: number;
+  readonly durationMs?: number;
+  readonly sessionsStarted: number;
+  readonly sessions: number;
+  readonly queries: number;
+  readonly failed: number;
+  readonly plannedQueries?: number;
+  readonly recentMedianMs: number;
+}
+
+export interface SessionRecord {
+  readonly index: number;
+  readonly sessionId: string;
+  queries: number;
+  failed: number;
+  readonly latencies: number[];
+  started: boolean;
+}
+
+export interface ReleaseSummary {
+  readonly released: number;
+  /** Spark 3.5 has no ReleaseSession; its sessions end when the server's idle timeout does. */
+  readonly unimplemented: number;
+  readonly failed: number;
+}
+
+export interface BenchResult {
+  readonly startedAt: Date;
+  readonly elapsedMs: number;
+  readonly endedBy: 'queries' | 'duration' | 'interrupted';
+  readonly options: BenchOptions;
+  readonly stats: BenchStats;
+  readonly sessions: readonly SessionRecord[];
+  readonly spread: SessionSpread;
+  readonly releases: ReleaseSummary;
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const startedAt = new Date();
+  const began = performance.now();
+  const stats = createBenchStats();
+  const cycle = mixCycle(options.mix);
+  const deadline = options.durationMs === undefined ? Infinity : began + options.durationMs;
+  const stopped = (): boolean => performance.now() >= deadline || options.signal?.aborted === true;
+  const sessions: SessionRecord[] = Array.from({ length: options.sessions }, (_, index) => ({
+    index,
+    sessionId: options.sessionIds?.[index] ?? randomUUID(),
+    queries: 0,
+    failed: 0,
+    latencies: [],
+    started: false,
+  }));
+  const connections: (ConnectConnection | undefined)[] = sessions.map(() => undefined);
+
+  const progress = (): BenchProgress => ({
+    elapsedMs: performance.now() - began,
+    ...(options.durationMs === undefined ? {} : { durationMs: options.durationMs }),
+    sessionsStarted: sessions.filter((session) => session.started).length,
+    sessions: options.sessions,
+    queries: stats.queries,
+    failed: stats.failed,
+    ...(options.queriesPerSession === undefined
+      ? {}
+      : {
+          plannedQueries: options.sessions * (options.queriesPerSession + options.mix.setup.length),
+        }),
+    recentMedianMs: stats.recentMedianMs(),
+  });
+  const ticker =
+    options.onProgress === undefined
+      ? undefined
+      : setInterval(() => options.onProgress?.(progress()), options.progressIntervalMs ?? 500);
+
+  const runQuery = async (session: SessionRecord, kind: QueryKind): Promise<void> => {
+    let connection = connections[session.index];
+    const context = { sessionIndex: session.index };
+    const operationId = randomUUID();
+    const begin = performance.now();
+    let outcome: ExecuteOutcome;
+    try {
+      if (!connection?.usable) {
+        connection?.close();
+        connection = await openConnection(options.endpoint, options.connectTimeoutMs);
+        connections[session.index] = connection;
+      }
+      const request = encodeExecutePlanRequest({
+        sessionId: session.sessionId,
+        userId: options.userId,
+        clientType: options.clientType,
+        operationId,
+        sql: kind.sql(context),
+      });
+      outcome = await connection.executePlan(request, options.queryTimeoutMs);
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      outcome = { ...NO_OUTCOME, message: text, transportError: text };
+    }
+    const latencyMs = performance.now() - begin;
+    const verdict = judge(outcome, kind.expectedRows?.(context), options.queryTimeoutMs);
+    const record: QueryOutcome = {
+      kind: kind.name,
+      sessionIndex: session.index,
+      latencyMs,
+      rows: outcome.rows,
+      arrowBytes: outcome.arrowBytes,
+      ...verdict,
+    };
+    stats.record(record);
+    session.queries++;
+    if (verdict.ok) session.latencies.push(latencyMs);
+    else session.failed++;
+    benchQueryFinished.publish({
+      sessionIndex: session.index,
+      sessionId: session.sessionId,
+      operationId,
+      kind: kind.name,
+      ok: verdict.ok,
+      ...(verdict.ok ? {} : { status: verdict.status }),
+      latencyMs,
+      rows: outcome.rows,
+      arrowBytes: outcome.arrowBytes,
+    });
+  };
+
+  const runSession = async (session: SessionRecord): Promise<void> => {
+    const delay = options.sessions > 1 ? (options.rampUpMs * session.index) / options.sessions : 0;
+    if (delay > 0) await sleep(Math.min(delay, Math.max(0, deadline - performance.now())));
+    if (stopped()) return;
+    session.started = true;
+    benchSession.publish({
+      sessionIndex: session.index,
+      sessionId: session.sessionId,
+      state: 'started',
+    });
+    for (const kind of options.mix.setup) {
+      if (stopped()) return;
+      await runQuery(session, kind);
+    }
+    for (let index = 0; index < (options.queriesPerSession ?? Infinity); index++) {
+      if (stopped()) return;
+      await runQuery(session, queryAt(cycle, session.index, index));
+    }
+    benchSession.publish({
+      sessionIndex: session.index,
+      sessionId: session.sessionId,
+      state: 'finished',
+    });
+  };
+
+  try {
+    await Promise.all(sessions.map(runSession));
+  } finally {
+    if (ticker !== undefined) clearInterval(ticker);
+  }
+  const elapsedMs = performance.now() - began;
+  const endedBy =
+    options.signal?.aborted === true
+      ? 'interrupted'
+      : performance.now() >= deadline
+        ? 'duration'
+        : 'queries';
+  options.onProgress?.(progress());
+
+  const started = sessions.filter((session) => session.started);
+  const spread =
+    options.spread === undefined
+      ? NO_ADMIN_URL
+      : await options.spread(sessions.map((session) => session.sessionId));
+  const releases = await releaseAll(options, started, connections, stats);
+  for (const connection of connections) connection?.close();
+  return { startedAt, elapsedMs, endedBy, options, stats, sessions, spread, releases };
+}
+
+const NO_OUTCOME: ExecuteOutcome = {
+  status: -1,
+  message: '',
+  rows: 0,
+  arrowBytes: 0,
+  batches: 0,
+  resultComplete: false,
+  timedOut: false,
+};
+
+/** Whether a query succeeded, and if not, its failure class and message. */
+export function judge(
+  outcome: ExecuteOutcome,
+  expectedRows: number | undefined,
+  timeoutMs: number,
+): { ok: true } | { ok: false; status: string; message: string } {
+  if (outcome.timedOut)
+    return {
+      ok: false,
+      status: 'DEADLINE_EXCEEDED',
+      message: `no complete result within the query timeout (${String(timeoutMs)} ms); the call was cancelled`,
+    };
+  if (outcome.transportError !== undefined)
+    return { ok: false, status: 'UNAVAILABLE', message: `connection: ${outcome.transportError}` };
+  if (outcome.status !== 0)
+    return { ok: false, status: grpcStatusName(outcome.status), message: outcome.message };
+  if (expectedRows !== undefined && outcome.rows !== expectedRows)
+    return {
+      ok: false,
+      status: WRONG_RESULT,
+      message: `expected ${String(expectedRows)} rows, got ${String(outcome.rows)}`,
+    };
+  return { ok: true };
+}
+
+async function releaseAll(
+  options: BenchOptions,
+  sessions: readonly SessionRecord[],
+  connections: (ConnectConnection | undefined)[],
+  stats: BenchStats,
+): Promise<ReleaseSummary> {
+  let released = 0;
+  let unimplemented = 0;
+  let failed = 0;
+  await Promise.all(
+    sessions.map(async (session) => {
+      let connection = connections[session.index];
+      if (connection === undefined) return;
+      if (!connection.usable) {
+        connection.close();
+        try {
+          connection = await openConnection(options.endpoint, options.connectTimeoutMs);
+        } catch (error) {
+          failed++;
+          stats.recordFailure(
+            'UNAVAILABLE',
+            'ReleaseSession',
+            error instanceof Error ? error.message : String(error),
+          );
+          return;
+        }
+        connections[session.index] = connection;
+      }
+      const reply = await connection.unary(
+        'ReleaseSession',
+        encodeReleaseSessionRequest({
+          sessionId: session.sessionId,
+          userId: options.userId,
+          clientType: options.clientType,
+        }),
+        Math.min(options.queryTimeoutMs, 30_000),
+      );
+      if (reply.status === GrpcStatus.OK) released++;
+      else if (reply.status === GrpcStatus.UNIMPLEMENTED) unimplemented++;
+      else {
+        failed++;
+        stats.recordFailure(
+          reply.timedOut
+            ? 'DEADLINE_EXCEEDED'
+            : reply.transportError !== undefined
+              ? 'UNAVAILABLE'
+              : grpcStatusName(reply.status),
+          'ReleaseSession',
+          reply.message,
+        );
+      }
+      benchSession.publish({
+        sessionIndex: session.index,
+        sessionId: session.sessionId,
+        state: 'released',
+      });
+    }),
+  );
+  return { released, unimplemented, failed };
+}

@@ -1,0 +1,59 @@
+// What the dashboard's buttons do: drain or undrain one Spark Connect server behind the gateway,
+// exactly as the admin API's POST does, and the sentence that tells the operator what happened.
+import type { IncomingMessage } from 'node:http';
+import type { Gateway } from '../gateway/gateway-server.ts';
+import { BACKEND_ACTION_PREFIX } from './gateway-section.ts';
+import type { Notice } from './page.ts';
+
+/** The urlencoded form of a POST, or undefined when it is larger than `maxBytes`. */
+export async function readForm(
+  request: IncomingMessage,
+  maxBytes: number,
+): Promise<URLSearchParams | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      // Read no further; the connection closes after the reply.
+      request.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+export function backendAction(
+  request: IncomingMessage,
+  gateway: Gateway | undefined,
+  principal: string | undefined,
+): Notice {
+  const path = new URL(request.url ?? '/', 'http://admin').pathname;
+  const [encoded = '', action = '', ...rest] = path.slice(BACKEND_ACTION_PREFIX.length).split('/');
+  let id: string;
+  try {
+    id = decodeURIComponent(encoded);
+  } catch {
+    return { ok: false, text: `"${encoded}" is not a server id; nothing changed.` };
+  }
+  if (gateway === undefined || rest.length > 0 || (action !== 'drain' && action !== 'undrain'))
+    return { ok: false, text: `The dashboard has no action "${action}"; nothing changed.` };
+  const backend = gateway.pool.get(id);
+  if (backend === undefined || !gateway.pool.setDraining(id, action === 'drain'))
+    return {
+      ok: false,
+      text: `No server ${id} behind this gateway (removed meanwhile?); nothing changed.`,
+    };
+  const sessions = gateway.sessions.sessionsPerBackend().get(id) ?? 0;
+  const who = principal === undefined ? '' : ` by ${principal}`;
+  if (action === 'undrain')
+    return { ok: true, text: `${id} undrained${who}: new sessions may be placed on it again.` };
+  return {
+    ok: true,
+    text:
+      sessions === 0
+        ? `${id} drained${who}: it has no sessions left and takes no new ones; safe to stop.`
+        : `${id} draining${who}: it takes no new sessions; ${String(sessions)} session${sessions === 1 ? '' : 's'} keep running on it until they end.`,
+  };
+}

@@ -1,0 +1,71 @@
+// What a dashboard section is: a titled block of the live fragment, rendered on every refresh.
+// Services present in the process contribute one each; `sparkplane up` may add its own (managed
+// Spark Connect servers) through `extraSections`.
+import { html, type Html } from './html.ts';
+
+export interface DashboardContext {
+  /** The time every "ago" on the page is measured from. */
+  readonly now: number;
+  /** The authenticated principal; undefined when the admin port has no credentials file. */
+  readonly principal: string | undefined;
+  /** Whether this viewer may press buttons that change state. */
+  readonly canChange: boolean;
+  /** The anti-forgery token every form on the page carries (bound to the principal). */
+  readonly csrf: string;
+  /** Rows a table shows at most. */
+  readonly maxRows: number;
+}
+
+export interface DashboardSection {
+  /** Anchor and test id, kebab-case: `gateway`, `shuffle`, `connect-servers`. */
+  readonly id: string;
+  readonly title: string;
+  render(context: DashboardContext): Html;
+}
+
+/** A table capped at `maxRows`, saying how many rows there are when it is cut. */
+export function cappedTable<T>(options: {
+  readonly id: string;
+  readonly rows: readonly T[];
+  readonly maxRows: number;
+  readonly noun: string;
+  readonly head: readonly string[];
+  readonly row: (item: T) => Html;
+  readonly empty: string;
+}): Html {
+  const { rows, maxRows } = options;
+  if (rows.length === 0)
+    return html`<p class="empty" data-testid="${options.id}-empty">${options.empty}</p>`;
+  const shown = rows.slice(0, maxRows);
+  const note =
+    rows.length > shown.length
+      ? html`<p class="cap" data-testid="${options.id}-cap">
+          Showing the first ${shown.length.toLocaleString('en-US')} of
+          ${rows.length.toLocaleString('en-US')} ${options.noun}.
+        </p>`
+      : undefined;
+  return html`<table id="${options.id}" data-testid="${options.id}">
+      <thead>
+        <tr>
+          ${options.head.map((label) => html`<th scope="col">${label}</th>`)}
+        </tr>
+      </thead>
+      <tbody>
+        ${shown.map(options.row)}
+      </tbody>
+    </table>
+    ${note}`;
+}
+
+/** A row of labelled numbers at the top of a section. */
+export function statTiles(tiles: readonly (readonly [string, string, string])[]): Html {
+  return html`<dl class="tiles">
+    ${tiles.map(
+      ([label, value, testId]) =>
+        html`<div class="tile">
+          <dt>${label}</dt>
+          <dd data-testid="${testId}">${value}</dd>
+        </div>`,
+    )}
+  </dl>`;
+}

@@ -46,6 +46,17 @@ export function gatewayAdminRoutes(gateway: Gateway): Record<string, AdminHandle
         sendJson(response, 200, { backends: backends() });
         return;
       }
+      if (request.method === 'GET' && collection === 'managed' && parts.length === 1) {
+        sendJson(response, 200, {
+          enabled: gateway.managed !== undefined,
+          servers: (gateway.managed?.list() ?? []).map((server) => ({
+            ...server,
+            key: server.key ?? null,
+            startedAt: new Date(server.startedAt).toISOString(),
+          })),
+        });
+        return;
+      }
       if (request.method === 'GET' && collection === 'sessions' && parts.length === 1) {
         const now = Date.now();
         sendJson(response, 200, {
@@ -73,7 +84,7 @@ export function gatewayAdminRoutes(gateway: Gateway): Record<string, AdminHandle
         return;
       }
       sendJson(response, 404, {
-        error: `no admin route ${request.method ?? ''} ${request.url ?? ''}; try GET ${GATEWAY_API_PREFIX}backends, GET ${GATEWAY_API_PREFIX}sessions, POST ${GATEWAY_API_PREFIX}backends/HOST:PORT/{drain,undrain,add,remove}`,
+        error: `no admin route ${request.method ?? ''} ${request.url ?? ''}; try GET ${GATEWAY_API_PREFIX}backends, GET ${GATEWAY_API_PREFIX}sessions, GET ${GATEWAY_API_PREFIX}managed, POST ${GATEWAY_API_PREFIX}backends/HOST:PORT/{drain,undrain,add,remove}`,
       });
     },
   };

@@ -11,6 +11,7 @@ export type GatewayErrorCode =
   | 'GW_BACKENDS_FULL'
   | 'GW_BACKEND_GONE'
   | 'GW_BACKEND_UNREACHABLE'
+  | 'GW_LAUNCH_FAILED'
   | 'GW_UNAUTHENTICATED'
   | 'GW_PERMISSION_DENIED'
   | 'GW_UNIMPLEMENTED'
@@ -51,6 +52,8 @@ const STATUS_OF: Readonly<Record<GatewayErrorCode, GrpcStatusCode>> = {
   GW_BACKENDS_FULL: GrpcStatus.RESOURCE_EXHAUSTED,
   GW_BACKEND_GONE: GrpcStatus.UNAVAILABLE,
   GW_BACKEND_UNREACHABLE: GrpcStatus.UNAVAILABLE,
+  // A server the gateway launches for a session did not start: the client may retry.
+  GW_LAUNCH_FAILED: GrpcStatus.UNAVAILABLE,
   GW_UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
   GW_PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
   GW_UNIMPLEMENTED: GrpcStatus.UNIMPLEMENTED,

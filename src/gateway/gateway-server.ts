@@ -16,6 +16,11 @@ import { createStreamProxy } from './proxy/stream-proxy.ts';
 import { openSqliteAffinityStore, type AffinityStore } from './routing/affinity-store.ts';
 import { createPlacement, type PlacementPolicy } from './routing/placement.ts';
 import { createRouter } from './routing/router.ts';
+import {
+  createManagedServers,
+  type ManagedServers,
+  type ManagedSettings,
+} from './managed/managed-servers.ts';
 import { openSessionTable, type SessionTable } from './routing/session-table.ts';
 
 export const GATEWAY_DEFAULTS = {
@@ -55,6 +60,8 @@ export interface GatewayOptions {
   readonly authenticate?: ((headers: http2.IncomingHttpHeaders) => Promise<string>) | undefined;
   readonly rewriteUserId?: boolean;
   readonly backendToken?: string | undefined;
+  /** Spark Connect servers the gateway launches and supervises itself. */
+  readonly managed?: Omit<ManagedSettings, 'maxSessionsPerServer'> | undefined;
 }
 
 export interface Gateway {
@@ -62,6 +69,10 @@ export interface Gateway {
   readonly pool: BackendPool;
   readonly sessions: SessionTable;
   readonly store: AffinityStore;
+  /** The servers the gateway runs itself, when it runs any. */
+  readonly managed: ManagedServers | undefined;
+  /** Resolves once the minimum of managed servers answer (or failed to start, and will be retried). */
+  readonly managedStarted: Promise<void>;
   /** Adds a backend with the gateway's default session cap. */
   addBackend(spec: BackendSpec): void;
   /** Stops accepting, lets open calls finish until the deadline, then stops everything. */
@@ -83,11 +94,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     pool.add({ ...spec, maxSessions: spec.maxSessions ?? options.maxSessionsPerBackend });
   };
   for (const spec of options.backends) addBackend(spec);
+  const placement = createPlacement(options.placement ?? 'least-sessions');
+  const managed =
+    options.managed === undefined
+      ? undefined
+      : createManagedServers(
+          { ...options.managed, maxSessionsPerServer: options.maxSessionsPerBackend },
+          { pool, placement, sessionsPerBackend: () => sessions.sessionsPerBackend() },
+        );
   const router = createRouter({
     sessions,
     pool,
-    placement: createPlacement(options.placement ?? 'least-sessions'),
+    placement,
+    placer:
+      managed === undefined
+        ? undefined
+        : (request) => managed.place(request, request.createsSession),
   });
+  // Before any call is served: a restored session's server must be in the pool again.
+  managed?.adopt();
   const front = createFrontServer({
     tls: options.tls,
     maxConcurrentStreams: options.maxConcurrentStreams ?? GATEWAY_DEFAULTS.maxConcurrentStreams,
@@ -132,20 +157,27 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     );
   } catch (error) {
     clearInterval(sweeper);
+    await managed?.close();
     await pool.close();
     await sessions.close();
     throw error;
   }
 
+  // Sessions that arrive meanwhile wait for these servers in placement.
+  const managedStarted = managed?.start() ?? Promise.resolve();
+
   return {
     address,
+    managedStarted,
     pool,
     sessions,
     store,
+    managed,
     addBackend,
     async close(deadlineMs = 10_000) {
       clearInterval(sweeper);
       const drained = await front.close(deadlineMs);
+      await managed?.close();
       await pool.close(0);
       await sessions.close();
       return drained;

@@ -43,6 +43,14 @@ export interface RequestRejected {
   readonly detail: string;
 }
 
+/** A Spark Connect server the gateway runs itself. */
+export interface ManagedServerEvent {
+  readonly name: string;
+  readonly backend: string;
+  /** Whose server it is under isolation (`user:…`); undefined for the shared pool. */
+  readonly key: string | undefined;
+}
+
 export const gatewayChannels = {
   backendAdded: channel<BackendEvent>('sparkplane:gateway:backend-added'),
   backendRemoved: channel<BackendEvent>('sparkplane:gateway:backend-removed'),
@@ -66,6 +74,32 @@ export const gatewayChannels = {
     readonly backend: string;
     readonly error: unknown;
   }>('sparkplane:gateway:relay-failed'),
+  managedServerStarting: channel<
+    ManagedServerEvent & { readonly pid: number; readonly logFile: string }
+  >('sparkplane:gateway:managed-server-starting'),
+  managedServerReady: channel<
+    ManagedServerEvent & {
+      readonly pid: number;
+      readonly startupMs: number;
+      readonly adopted: boolean;
+    }
+  >('sparkplane:gateway:managed-server-ready'),
+  managedServerExited: channel<
+    ManagedServerEvent & {
+      readonly code: number | null;
+      readonly signal: string | null;
+      readonly logTail: string;
+    }
+  >('sparkplane:gateway:managed-server-exited'),
+  managedServerStopped: channel<
+    Omit<ManagedServerEvent, 'key'> & { readonly reason: 'idle' | 'shutdown' }
+  >('sparkplane:gateway:managed-server-stopped'),
+  managedServerFailed: channel<{
+    readonly name: string;
+    readonly key: string | undefined;
+    readonly error: string;
+    readonly logTail: string;
+  }>('sparkplane:gateway:managed-server-failed'),
   connectionOpened: channel<{ readonly client: string }>('sparkplane:gateway:connection-opened'),
   connectionClosed: channel<{ readonly client: string }>('sparkplane:gateway:connection-closed'),
 } as const;

@@ -5,6 +5,8 @@ import type { Logger } from '../core/logging.ts';
 import type { BackendPool } from './backends/backend-pool.ts';
 import { gatewayChannels } from './observability-channels.ts';
 import type { SessionTable } from './routing/session-table.ts';
+import type { ManagedServers } from './managed/managed-servers.ts';
+import { subscribeManagedLogs, subscribeManagedMetrics } from './managed/managed-observability.ts';
 
 const GRPC_CODES = [
   'OK',
@@ -32,9 +34,14 @@ export function grpcCodeName(status: number): string {
 
 export function subscribeGatewayMetrics(
   registry: Registry,
-  state: { readonly pool: BackendPool; readonly sessions: SessionTable },
+  state: {
+    readonly pool: BackendPool;
+    readonly sessions: SessionTable;
+    readonly managed?: ManagedServers | undefined;
+  },
 ): () => void {
   const registers = [registry];
+  const stopManaged = subscribeManagedMetrics(registry, () => state.managed);
   const rpcs = new Counter({
     name: 'sparkplane_gateway_rpcs_total',
     help: 'Spark Connect calls finished, by method and gRPC status',
@@ -192,6 +199,7 @@ export function subscribeGatewayMetrics(
     }),
   ];
   return () => {
+    stopManaged();
     for (const stop of stops) stop();
   };
 }
@@ -246,6 +254,7 @@ export function subscribeGatewayLogs(logger: Logger): () => void {
     gatewayChannels.sessionEnded.subscribe((event) => {
       logger.info(event, `session ${event.sessionId} ${event.reason}`);
     }),
+    ...subscribeManagedLogs(logger),
   ];
   return () => {
     for (const stop of stops) stop();

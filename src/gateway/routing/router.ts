@@ -36,10 +36,14 @@ export interface Router {
   unplace(binding: SessionBinding): Promise<void>;
 }
 
+/** Places a new session when the gateway runs its own servers (launching one if needed). */
+export type SessionPlacer = (request: RouteRequest) => Promise<Backend>;
+
 export function createRouter(deps: {
   readonly sessions: SessionTable;
   readonly pool: BackendPool;
   readonly placement: Placement;
+  readonly placer?: SessionPlacer | undefined;
 }): Router {
   const { sessions, pool, placement } = deps;
 
@@ -58,7 +62,7 @@ export function createRouter(deps: {
     return backend;
   };
 
-  const place = (): Backend => {
+  const choose = (): Backend => {
     const choice = placement.choose(pool.candidates(), sessions.sessionsPerBackend());
     const backend = pool.get(choice.id);
     if (backend === undefined)
@@ -83,7 +87,7 @@ export function createRouter(deps: {
         return { kind: 'backend', backend: await existing(binding), binding, placed: false };
       }
       if (request.method === 'ReleaseSession') return { kind: 'unknown-session-release' };
-      const backend = place();
+      const backend = deps.placer === undefined ? choose() : await deps.placer(request);
       if (!request.createsSession)
         // The server answers SESSION_NOT_FOUND itself; nothing to remember.
         return { kind: 'backend', backend, binding: undefined, placed: false };

@@ -13,6 +13,10 @@ export const ADMIN_REALM = 'sparkplane admin';
 /** The header a 401 carries so browsers ask for a user (principal) and password (token). */
 export const ADMIN_CHALLENGE = `Basic realm="${ADMIN_REALM}", charset="UTF-8"`;
 
+/** Help for `--admin-auth-file`, the same on every command that runs an admin port. */
+export const ADMIN_AUTH_FILE_HELP =
+  "the admin port (dashboard, admin API, /metrics) requires credentials: lines 'PRINCIPAL sha256:HEX' (sparkplane gateway token makes them), sent as Bearer TOKEN or Basic PRINCIPAL:TOKEN; /healthz stays open; re-read on SIGHUP";
+
 export type AdminCredentialCheck =
   { readonly ok: true; readonly principal: string } | { readonly ok: false; readonly why: string };
 

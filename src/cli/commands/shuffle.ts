@@ -1,9 +1,11 @@
 // `sparkplane shuffle`: an external shuffle service that unchanged Spark executors use.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ADMIN_AUTH_FILE_HELP, openAdminAuth, subscribeAdminLogs } from '../../core/admin-auth.ts';
 import { createAdminServer } from '../../core/admin-server.ts';
 import { duration, host, path, port, portOrZero, positiveInt } from '../../core/config/fields.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { createDashboardRoutes } from '../../dashboard/dashboard-routes.ts';
 import { shuffleAdminRoutes } from '../../shuffle/admin-api.ts';
 import { subscribeShuffleLogs, subscribeShuffleMetrics } from '../../shuffle/observability.ts';
 import { startSweeper } from '../../shuffle/registry/sweeper.ts';
@@ -40,8 +42,9 @@ export const shuffleCommand = defineCommand({
     metricsPort: option.integer(
       'PORT',
       portOrZero().optional(),
-      'port for /metrics, /healthz and the admin API (off when unset)',
+      'port for /metrics, /healthz, the admin API and the dashboard (off when unset)',
     ),
+    adminAuthFile: option.string('FILE', path().optional(), ADMIN_AUTH_FILE_HELP),
     authSecretFile: option.string(
       'FILE',
       path().optional(),
@@ -90,10 +93,17 @@ export const shuffleCommand = defineCommand({
         'invalid config: allowedRoot (--allowed-root) is required: give the folders executors keep shuffle files under (their spark.local.dir), e.g. --allowed-root /var/lib/spark',
       );
     }
+    if (config.adminAuthFile !== undefined && config.metricsPort === undefined)
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        'invalid config: --admin-auth-file protects the admin port, which is off; give --metrics-port PORT too, or drop --admin-auth-file',
+      );
     const authSecret =
       config.authSecretFile === undefined ? undefined : readSecret(config.authSecretFile);
+    const adminAuth = openAdminAuth(config.adminAuthFile);
     return runServices(config, io, async ({ logger, metrics }) => {
       subscribeShuffleLogs(logger);
+      subscribeAdminLogs(logger);
       const server = createShuffleServer({
         host: config.host,
         port: config.port,
@@ -133,14 +143,43 @@ export const shuffleCommand = defineCommand({
         },
       ];
       if (config.metricsPort !== undefined) {
+        const dashboard = createDashboardRoutes({ shuffle: server });
         const admin = createAdminServer({
           host: config.host,
           port: config.metricsPort,
           metrics,
-          routes: shuffleAdminRoutes(server, { cleanupLocalDirs: config.cleanupLocalDirs }),
+          auth: adminAuth,
+          routes: {
+            ...shuffleAdminRoutes(server, { cleanupLocalDirs: config.cleanupLocalDirs }),
+            ...dashboard.routes,
+          },
         });
         await admin.listen();
-        services.push(admin);
+        services.push(admin, dashboard);
+      }
+      if (adminAuth !== undefined) {
+        const onHangup = (): void => {
+          try {
+            adminAuth.reload();
+            logger.info(
+              { adminAuth: adminAuth.describe() },
+              'reloaded the admin credentials (SIGHUP)',
+            );
+          } catch (error) {
+            logger.error(
+              { err: error },
+              `SIGHUP: the admin credentials did not reload, the previous ones stay: ${error instanceof Error ? error.message : String(error)}`,
+            );
+          }
+        };
+        process.on('SIGHUP', onHangup);
+        services.push({
+          name: 'admin credentials reload',
+          close: () => {
+            process.off('SIGHUP', onHangup);
+            return Promise.resolve(true);
+          },
+        });
       }
       return services;
     });

@@ -1,5 +1,6 @@
 // Spark Connect URLs as PySpark 4.x's DefaultChannelBuilder reads them: what it accepts, with the
-// values it takes from them, and what it refuses, with why.
+// values it takes from them, and what it refuses, with why. Each case was checked against
+// PySpark 4.3.0's own DefaultChannelBuilder; port 0 is the one deliberate difference.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
@@ -16,8 +17,8 @@ function accept(text: string, env: NodeJS.ProcessEnv = {}): ConnectUrl {
 
 function refuse(text: string, problem: RegExp): void {
   const result = parseConnectUrl(text);
-  assert.equal(result.ok, false, `${text} was accepted`);
-  if (!result.ok) assert.match(result.problem, problem);
+  if (result.ok) assert.fail(`${text} was accepted`);
+  assert.match(result.problem, problem);
 }
 
 describe('parseConnectUrl', () => {

@@ -1,6 +1,7 @@
 // Admin credentials: Bearer and Basic against a tokens file, the reasons a request is refused,
 // and a reload that keeps the old credentials when the new file is broken.
 import assert from 'node:assert/strict';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import {
   openAdminAuth,
   type AdminCredentialCheck,
 } from '../../../src/core/admin-auth.ts';
+import { crossSiteProblem, mayChange, setRequestPrincipal } from '../../../src/core/admin-http.ts';
 import { ConfigError } from '../../../src/core/errors.ts';
 import { newToken, tokenFileLine } from '../../../src/core/tokens-file.ts';
 
@@ -116,5 +118,46 @@ describe('admin credentials file', () => {
       auth.reload();
     }, ConfigError);
     assert.deepEqual(auth.check(basic('bob', bob)), { ok: true, principal: 'bob' });
+  });
+});
+
+function fakeRequest(remoteAddress: string, headers: IncomingHttpHeaders = {}): IncomingMessage {
+  return { socket: { remoteAddress }, headers } as unknown as IncomingMessage;
+}
+
+describe('who may change state on the admin port', () => {
+  it('from loopback anyone; from elsewhere only an authenticated principal', () => {
+    for (const address of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1'])
+      assert.equal(mayChange(fakeRequest(address)), true, address);
+    for (const address of ['10.1.2.3', '::ffff:10.1.2.3', '2001:db8::1'])
+      assert.equal(mayChange(fakeRequest(address)), false, address);
+    const authenticated = fakeRequest('10.1.2.3');
+    setRequestPrincipal(authenticated, 'alice');
+    assert.equal(mayChange(authenticated), true);
+  });
+
+  it('refuses requests another site made the browser send, and lets its own page and scripts in', () => {
+    const host = '127.0.0.1:15080';
+    assert.equal(crossSiteProblem(fakeRequest('127.0.0.1', { host })), undefined);
+    assert.equal(
+      crossSiteProblem(fakeRequest('127.0.0.1', { host, origin: `http://${host}` })),
+      undefined,
+    );
+    assert.equal(
+      crossSiteProblem(fakeRequest('127.0.0.1', { host, 'sec-fetch-site': 'same-origin' })),
+      undefined,
+    );
+    for (const headers of [
+      { origin: 'http://127.0.0.1:9999' },
+      { origin: 'null' },
+      { origin: 'not a url' },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+    ])
+      assert.notEqual(
+        crossSiteProblem(fakeRequest('127.0.0.1', { host, ...headers })),
+        undefined,
+        JSON.stringify(headers),
+      );
   });
 });

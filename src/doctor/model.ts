@@ -65,6 +65,9 @@ export const REASONS = [
   'session-lost',
   /** A log with none of the failure patterns the doctor knows. */
   'log-clean',
+  // Agent checks.
+  /** A connection left idle for the probe's duration (no keepalive) still answered. */
+  'idle-ok',
   /** The kernel has a route to the address (`ip route get`): device, source, next hop. */
   'routed',
 ] as const;
@@ -118,6 +121,16 @@ export interface Check {
 /** The outcome of probing one target: its checks, layer by layer, in order. */
 export type TargetChecks = readonly Check[];
 
+/** `doctor matrix`: which node reaches which on one port, one letter per pair. */
+export interface MatrixGrid {
+  readonly port: number;
+  /** Row and column order: sources are rows, destinations columns. */
+  readonly nodes: readonly { readonly host: string; readonly agent: string | null }[];
+  /** One string per source node, one letter per destination (see `legend`). */
+  readonly rows: readonly string[];
+  readonly legend: Readonly<Record<string, string>>;
+}
+
 export interface Report {
   readonly schemaVersion: 1;
   readonly tool: { readonly name: 'sparkplane doctor'; readonly version: string };
@@ -125,4 +138,6 @@ export interface Report {
   readonly finishedAt: string;
   readonly summary: Readonly<Record<Status, number>>;
   readonly checks: readonly Check[];
+  /** Only from `doctor matrix`. */
+  readonly matrix?: MatrixGrid;
 }

@@ -3,7 +3,12 @@
 // first open address. A layer that fails stops the ones after it, which are reported as skipped
 // (the route does not stop the connect: it is evidence, and the connect is the judge). Everything
 // ends by the deadline, and this never rejects: a probe that breaks becomes a skipped check.
+import { probeAgent } from './agent-target.ts';
+import type { CallbackListener } from './agent/callback.ts';
+import { readProcTcpTables, type ReadTcpTables } from './agent/proc-net-tcp.ts';
 import type { Check, Layer } from './model.ts';
+import { MTU_CHECK_ID } from './mtu-ladder.ts';
+import { NAT_CHECK_ID } from './nat-check.ts';
 import { createBudget } from './probes/budget.ts';
 import { makeCheck, skipped } from './probes/check.ts';
 import { probeDns, DNS_CHECK_ID } from './probes/dns.ts';
@@ -16,12 +21,15 @@ import { probeSparkShuffle } from './probes/spark-shuffle.ts';
 import { CONNECT_CHECK_ID, probeConnect } from './probes/tcp.ts';
 import { probeHiveMetastore, probeHiveThrift } from './probes/thrift.ts';
 import { probeTls, TLS_CHECK_ID } from './probes/tls.ts';
+import { proveReturnPath, watchSynSent } from './return-path.ts';
 import type { ServiceName, Target } from './targets.ts';
 
 export interface ProbeOptions {
   /** Epoch milliseconds: everything, DNS included, ends by then. */
   readonly deadline: number;
   readonly signal?: AbortSignal;
+  /** For `agent` targets: where agents' half-open reports arrive, and this side's TCP tables. */
+  readonly agents?: { readonly callback?: CallbackListener; readonly readTables?: ReadTcpTables };
 }
 
 const PROTOCOL_PROBES: Readonly<Record<ServiceName, ProtocolProbe | undefined>> = {
@@ -34,6 +42,8 @@ const PROTOCOL_PROBES: Readonly<Record<ServiceName, ProtocolProbe | undefined>> 
   http: probeHttp,
   https: probeHttp,
   tcp: undefined,
+  // An agent target gets several checks on one connection: see probeAgent below.
+  agent: undefined,
 };
 
 export async function probeTarget(target: Target, options: ProbeOptions): Promise<Check[]> {
@@ -41,6 +51,11 @@ export async function probeTarget(target: Target, options: ProbeOptions): Promis
   const checks: Check[] = [];
   const stopHere = (because: string): Check[] => {
     const done = new Set(checks.map((check) => check.layer));
+    const doneIds = new Set(checks.map((check) => check.id));
+    const agentLater: [string, Layer][] = [
+      [NAT_CHECK_ID, 'route'],
+      [MTU_CHECK_ID, 'path-mtu'],
+    ];
     const later: [string, Layer][] = [
       [DNS_CHECK_ID, 'dns'],
       [ROUTE_CHECK_ID, 'route'],
@@ -52,6 +67,9 @@ export async function probeTarget(target: Target, options: ProbeOptions): Promis
       ...checks,
       ...later
         .filter(([, layer]) => !done.has(layer))
+        .map(([id, layer]) => skipped(target, id, layer, because)),
+      ...(target.service === 'agent' ? agentLater : [])
+        .filter(([id]) => !doneIds.has(id))
         .map(([id, layer]) => skipped(target, id, layer, because)),
     ];
   };
@@ -71,6 +89,15 @@ export async function probeTarget(target: Target, options: ProbeOptions): Promis
   if (!dns.ok) return stopHere('the DNS probe broke');
   if (dns.value.addresses.length === 0) return stopHere('the name does not resolve');
 
+  const callback = target.service === 'agent' ? options.agents?.callback : undefined;
+  const dialled = dns.value.addresses.map((entry) => ({
+    address: entry.address,
+    port: target.port,
+  }));
+  const synSent =
+    callback === undefined
+      ? undefined
+      : watchSynSent(dialled, options.agents?.readTables ?? readProcTcpTables);
   // The route is evidence beside the connect, not a gate: both run at once.
   const [routes, connects] = await Promise.all([
     Promise.all(
@@ -88,8 +115,14 @@ export async function probeTarget(target: Target, options: ProbeOptions): Promis
   ]);
   checks.push(...routes.map((result) => (result.ok ? result.value : result.check)));
   checks.push(...connects.map((result) => (result.ok ? result.value.check : result.check)));
+  const sightings = (await synSent?.stop()) ?? [];
   const open = connects.find((result) => result.ok && result.value.open);
-  if (!open?.ok) return stopHere('no address accepts TCP connections');
+  if (!open?.ok) {
+    const silent = connects.some((result) => result.ok && result.value.check.reason === 'filtered');
+    if (callback !== undefined && silent)
+      checks.push(await proveReturnPath(target, dialled, sightings, callback, budget));
+    return stopHere('no address accepts TCP connections');
+  }
   const { endpoint } = open.value;
   const lateForTls = outOfTime();
   if (lateForTls !== undefined) return stopHere(lateForTls);
@@ -99,6 +132,16 @@ export async function probeTarget(target: Target, options: ProbeOptions): Promis
   if (!tls.ok) return stopHere('the TLS probe broke');
   if (!tls.value.proceed) return stopHere(`the TLS layer found "${tls.value.check.reason}"`);
 
+  if (target.service === 'agent') {
+    const lateForAgent = outOfTime();
+    if (lateForAgent !== undefined) return stopHere(lateForAgent);
+    const secure = tls.value.secure;
+    const agent = await guarded(target, protocolCheckId(target), 'protocol', () =>
+      probeAgent({ target, endpoint, secure, budget }),
+    );
+    checks.push(...(agent.ok ? agent.value : [agent.check]));
+    return stopHere('the agent connection broke');
+  }
   const protocol = PROTOCOL_PROBES[target.service];
   if (protocol === undefined) {
     return stopHere(

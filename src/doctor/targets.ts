@@ -12,6 +12,8 @@ export const SERVICES = [
   'https',
   'http',
   'tcp',
+  /** A sparkplane doctor agent (`sparkplane doctor agent`): NAT, MTU and return-path checks. */
+  'agent',
 ] as const;
 export type ServiceName = (typeof SERVICES)[number];
 

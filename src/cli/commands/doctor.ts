@@ -1,39 +1,25 @@
 // `sparkplane doctor`: diagnose why Spark traffic fails in a private network, layer by layer;
-// `doctor lint` checks config files and `doctor explain` reads Spark logs. All three print one
+// `doctor lint` checks config files, `doctor explain` reads Spark logs, `doctor agent` runs the
+// far end of two-ended checks and `doctor matrix` asks agents to probe each other. All print one
 // report: text grouped by layer (plain without a terminal or with NO_COLOR), --json, --junit FILE.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { duration, oneOf, path } from '../../core/config/fields.ts';
+import { duration, oneOf, path, portOrZero } from '../../core/config/fields.ts';
 import { ConfigError, UsageError } from '../../core/errors.ts';
+import { DEFAULT_CALLBACK_PORT } from '../../doctor/agent/messages.ts';
+import { idleProbeAgents, openCallback } from '../../doctor/agent-run.ts';
 import { explainLog } from '../../doctor/explain/explain-log.ts';
 import { lintFile } from '../../doctor/lint/lint-file.ts';
 import type { Check } from '../../doctor/model.ts';
 import { probeTarget } from '../../doctor/probe-target.ts';
-import {
-  buildReport,
-  exitCodeOf,
-  renderJson,
-  renderJunit,
-  renderText,
-} from '../../doctor/report.ts';
 import { probeAll, terminalProgress } from '../../doctor/run-doctor.ts';
 import { checkLocalKeepalive } from '../../doctor/session-checks.ts';
 import { parseTarget, profileTargets, type Target } from '../../doctor/targets.ts';
-import { defineCommand, option, type CommandIo } from '../command.ts';
-
-const reportOptions = {
-  json: option.boolean(z.boolean().default(false), 'print the report as JSON (docs/doctor.md)'),
-  junit: option.string('FILE', path().optional(), 'also write the report as JUnit XML to FILE'),
-  strict: option.boolean(
-    z.boolean().default(false),
-    'exit 1 on warnings too (by default only failures do)',
-  ),
-  verbose: option.boolean(
-    z.boolean().default(false),
-    'list passing and skipped checks too, not only their count',
-  ),
-};
+import { defineCommand, option } from '../command.ts';
+import { doctorAgentCommand } from './doctor-agent.ts';
+import { doctorMatrixCommand } from './doctor-matrix.ts';
+import { report, reportOptions } from './doctor-report.ts';
 
 export const doctorLintCommand = defineCommand({
   name: 'doctor lint',
@@ -85,8 +71,10 @@ export const doctorCommand = defineCommand({
   description:
     'Probe Spark ports layer by layer (DNS, TCP, TLS and mesh, protocol) and print the fix. ' +
     "Targets are HOST:PORT[=SERVICE]; with --profile spark, give hosts and Spark's usual ports " +
-    'are probed. All targets are probed at once within --timeout. Exit codes: 0 nothing failed, ' +
-    '1 problems found, 2 usage error, 3 could not run.',
+    'are probed. All targets are probed at once within --timeout. HOST:PORT=agent targets a ' +
+    '`sparkplane doctor agent` on the far end: NAT, MTU ladder and return-path checks; ' +
+    '--idle-probe then tests idle survival after the budget (slow by design). Exit codes: ' +
+    '0 nothing failed, 1 problems found, 2 usage error, 3 could not run.',
   configFile: true,
   options: {
     targets: option.positional(
@@ -108,13 +96,25 @@ export const doctorCommand = defineCommand({
       ...option.string('DURATION', duration().default(3000), 'budget for all probes, DNS included'),
       defaultHelp: '3s',
     },
+    callbackPort: {
+      ...option.integer(
+        'PORT',
+        portOrZero().default(DEFAULT_CALLBACK_PORT),
+        "with agent targets: port this machine listens on for agents' half-open reports during the run (0 = off)",
+      ),
+    },
+    idleProbe: option.string(
+      'DURATION',
+      duration().optional(),
+      'with agent targets: hold a connection idle this long, then test it (NAT idle timeouts); runs after, outside --timeout',
+    ),
     ...reportOptions,
     printConfig: option.boolean(
       z.boolean().default(false),
       'print the validated configuration and targets as JSON and exit',
     ),
   },
-  subcommands: [doctorLintCommand, doctorExplainCommand],
+  subcommands: [doctorLintCommand, doctorExplainCommand, doctorAgentCommand, doctorMatrixCommand],
   async run(config, io) {
     const targets = [
       ...resolveTargets(config.targets, config.profile),
@@ -132,45 +132,34 @@ export const doctorCommand = defineCommand({
     }
     const started = new Date();
     const progress = io.isTty && !config.json ? terminalProgress(io.stderr) : undefined;
-    const checks = await probeAll(targets, {
-      timeoutMs: config.timeout,
-      probe: probeTarget,
-      ...(progress === undefined ? {} : { progress: progress.update }),
-    });
-    progress?.clear();
+    const hasAgents = targets.some((target) => target.service === 'agent');
+    const callback =
+      hasAgents && config.callbackPort !== 0 ? await openCallback(config.callbackPort) : {};
+    const checks: Check[] = callback.check === undefined ? [] : [callback.check];
+    try {
+      const agents = callback.listener === undefined ? undefined : { callback: callback.listener };
+      checks.push(
+        ...(await probeAll(targets, {
+          timeoutMs: config.timeout,
+          probe: (target, options) =>
+            probeTarget(target, { ...options, ...(agents === undefined ? {} : { agents }) }),
+          ...(progress === undefined ? {} : { progress: progress.update }),
+        })),
+      );
+    } finally {
+      progress?.clear();
+      await callback.listener?.close();
+    }
+    if (config.idleProbe !== undefined && hasAgents) {
+      io.stderr(
+        `idle probe: holding connections to ${String(targets.filter((t) => t.service === 'agent').length)} agent(s) idle for ${String(Math.round(config.idleProbe / 1000))} s (outside --timeout; slow by design)\n`,
+      );
+      checks.push(...(await idleProbeAgents(targets, checks, config.idleProbe)));
+    }
     checks.push(await checkLocalKeepalive());
     return report(checks, started, config, io);
   },
 });
-
-async function report(
-  checks: readonly Check[],
-  started: Date,
-  config: { json: boolean; junit: string | undefined; strict: boolean; verbose: boolean },
-  io: CommandIo,
-): Promise<number> {
-  const result = buildReport(checks, started, new Date());
-  if (config.json) io.stdout(renderJson(result));
-  else
-    io.stdout(
-      renderText(result, {
-        fancy: io.isTty && (io.env.NO_COLOR ?? '') === '',
-        verbose: config.verbose,
-      }),
-    );
-  if (config.junit !== undefined) {
-    try {
-      await writeFile(config.junit, renderJunit(result));
-    } catch (error) {
-      throw new ConfigError(
-        'CONFIG_UNREADABLE',
-        `cannot write the JUnit report to ${config.junit}: ${String(error)}`,
-        { cause: error },
-      );
-    }
-  }
-  return exitCodeOf(result, config.strict);
-}
 
 async function targetsFromFile(file: string, profile: 'spark' | undefined): Promise<Target[]> {
   let text: string;

@@ -76,4 +76,9 @@ export const SERVICE_FACTS: Readonly<Record<ServiceName, ServiceFacts>> = {
   https: { title: 'HTTPS endpoint', tls: 'tls' },
   http: { title: 'HTTP endpoint', tls: 'plaintext' },
   tcp: { title: 'TCP port', tls: 'either' },
+  agent: {
+    title: 'sparkplane doctor agent',
+    tls: 'plaintext',
+    listen: { platform: 'shell', text: 'sparkplane doctor agent --listen 7337' },
+  },
 };

@@ -5,23 +5,35 @@ import type { Gateway } from '../gateway/gateway-server.ts';
 import { BACKEND_ACTION_PREFIX } from './gateway-section.ts';
 import type { Notice } from './page.ts';
 
-/** The urlencoded form of a POST, or undefined when it is larger than `maxBytes`. */
-export async function readForm(
+/**
+ * The urlencoded form of a POST, or undefined when it is larger than `maxBytes`. An oversize body
+ * is left unread (not consumed without bound); the caller answers with `connection: close`.
+ */
+export function readForm(
   request: IncomingMessage,
   maxBytes: number,
 ): Promise<URLSearchParams | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      // Read no further; the connection closes after the reply.
-      request.destroy();
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > maxBytes) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= maxBytes) {
+        chunks.push(chunk);
+        return;
+      }
+      request.off('data', onData);
+      request.pause();
+      resolve(undefined);
+    };
+    request.on('data', onData);
+    request.once('end', () => {
+      resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+    });
+    request.once('error', reject);
+  });
 }
 
 export function backendAction(

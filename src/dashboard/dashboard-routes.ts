@@ -115,6 +115,7 @@ export function createDashboardRoutes(sources: DashboardSources): DashboardRoute
     }
     const form = await readForm(request, MAX_FORM_BYTES);
     if (form === undefined) {
+      response.setHeader('connection', 'close');
       refuse(`The form is larger than ${String(MAX_FORM_BYTES)} bytes; nothing changed.`, 413);
       return;
     }

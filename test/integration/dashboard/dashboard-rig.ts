@@ -80,7 +80,10 @@ export async function startDashboardRig(
       port: shufflePort,
       maxRetries: 0,
     });
-    closers.push(() => Promise.resolve(client.close()));
+    closers.push(() => {
+      client.close();
+      return Promise.resolve();
+    });
     const aliceToken = newToken();
     let credentialsFile: string | undefined;
     if (options.auth !== false) {
@@ -88,7 +91,10 @@ export async function startDashboardRig(
       await writeFile(credentialsFile, `${tokenFileLine('alice', aliceToken)}\n`);
     }
     const metrics: Metrics = createMetrics();
-    closers.push(() => Promise.resolve(metrics.close()));
+    closers.push(() => {
+      metrics.close();
+      return Promise.resolve();
+    });
     const withShuffle = options.shuffle !== false;
     const dashboard: DashboardRoutes = createDashboardRoutes({
       gateway,
@@ -112,7 +118,10 @@ export async function startDashboardRig(
     closers.push(() => admin.close(1000));
     const h2 = http2.connect(`http://127.0.0.1:${String(gateway.address.port)}`);
     h2.on('error', () => undefined);
-    closers.push(() => Promise.resolve(h2.destroy()));
+    closers.push(() => {
+      h2.destroy();
+      return Promise.resolve();
+    });
 
     return {
       base: `http://127.0.0.1:${String(bound.port)}`,

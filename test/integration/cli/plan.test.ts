@@ -3,36 +3,13 @@
 // deploy/systemd, the gateway config loaded by `sparkplane gateway --print-config`), and exit code
 // 2 with one line for every bad input.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { readHadoopConfiguration } from '../../unit/plan/hadoop-configuration.ts';
-
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'bin', 'sparkplane');
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function sparkplane(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolveRun) => {
-    execFile(
-      BIN,
-      args,
-      { cwd: ROOT, timeout: 30_000, env: { ...process.env, ...env } },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-        resolveRun({ code, stdout, stderr });
-      },
-    );
-  });
-}
+import { ROOT, runSparkplane as sparkplane } from '../deploy/sparkplane-cli.ts';
 
 const SEED = [
   'plan',

@@ -51,16 +51,19 @@ function percentText(fraction: number): string {
 
 const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : '-');
 
-/** Columns padded to their widest cell; numbers right-aligned. */
+/** Columns padded to their widest cell; columns of numbers (their headings too) right-aligned. */
 export function table(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
   for (const row of rows)
     row.forEach((cell, index) => (widths[index] = Math.max(widths[index] ?? 0, cell.length)));
+  const numeric = widths.map((_, index) =>
+    rows.slice(1).every((row) => /^-?[\d.,]+%?$|^-$/.test(row[index] ?? '-')),
+  );
   return rows
     .map((row) =>
       row
         .map((cell, index) =>
-          index > 0 && /^[\d.,%-]+$/.test(cell)
+          numeric[index] === true
             ? cell.padStart(widths[index] ?? 0)
             : cell.padEnd(widths[index] ?? 0),
         )

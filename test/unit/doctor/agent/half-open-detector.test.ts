@@ -54,11 +54,12 @@ describe('startHalfOpenDetector', () => {
       feed.advance(600);
       await feed.detector.poll();
       assert.equal(feed.reported.length, 1);
-      const [entry] = feed.reported;
-      assert.deepEqual(entry?.local, { address: '10.231.2.2', port: 7008 });
-      assert.deepEqual(entry?.remote, { address: '10.231.1.2', port: 33950 });
-      assert.equal(entry?.ageMs, 1200);
-      assert.equal(entry?.current, true);
+      const entry = feed.reported[0];
+      assert.ok(entry !== undefined);
+      assert.deepEqual(entry.local, { address: '10.231.2.2', port: 7008 });
+      assert.deepEqual(entry.remote, { address: '10.231.1.2', port: 33950 });
+      assert.equal(entry.ageMs, 1200);
+      assert.equal(entry.current, true);
       feed.advance(1000);
       await feed.detector.poll();
       assert.equal(feed.reported.length, 1, 'reported once');

@@ -78,7 +78,7 @@ function verify(units: Readonly<Record<string, string>>): {
     for (const [name, text] of Object.entries(units)) {
       writeFileSync(join(root, 'etc/systemd/system', name), text);
       for (const [key, values] of readUnit(text))
-        if (key.startsWith("Service.Exec"))
+        if (key.startsWith('Service.Exec'))
           for (const command of values) {
             const program = command.replace(/^[-@:+!]+/, '').split(/\s+/)[0] ?? '';
             if (!program.startsWith('/')) continue;

@@ -56,25 +56,33 @@ describe('sparkplane bench connect through the gateway', () => {
   let adminUrl = '';
   let url = '';
 
-  const options = (extra: Partial<BenchOptions> = {}): BenchOptions => ({
-    endpoint: {
-      host: '127.0.0.1',
-      port: gateway.address.port,
-      tls: false,
-      metadata: {},
-      label: url,
-    },
-    sessions: 6,
-    queriesPerSession: 4,
-    rampUpMs: 0,
-    queryTimeoutMs: 5000,
-    connectTimeoutMs: 5000,
-    mix: light(),
-    userId: 'bench-user',
-    clientType: 'sparkplane-bench',
-    spread: (ids) => fetchSessionSpread(adminUrl, ids, 5000),
-    ...extra,
-  });
+  const options = (
+    extra: Partial<BenchOptions> = {},
+    omit: readonly (keyof BenchOptions)[] = [],
+  ): BenchOptions => {
+    const all: BenchOptions = {
+      endpoint: {
+        host: '127.0.0.1',
+        port: gateway.address.port,
+        tls: false,
+        metadata: {},
+        label: url,
+      },
+      sessions: 6,
+      queriesPerSession: 4,
+      rampUpMs: 0,
+      queryTimeoutMs: 5000,
+      connectTimeoutMs: 5000,
+      mix: light(),
+      userId: 'bench-user',
+      clientType: 'sparkplane-bench',
+      spread: (ids) => fetchSessionSpread(adminUrl, ids, 5000),
+      ...extra,
+    };
+    return Object.fromEntries(
+      Object.entries(all).filter(([key]) => !omit.includes(key as keyof BenchOptions)),
+    ) as unknown as BenchOptions;
+  };
 
   /** Ends the sessions a failing server kept (their release failed), so placement starts even. */
   const releaseLeftovers = async (): Promise<void> => {
@@ -145,10 +153,12 @@ describe('sparkplane bench connect through the gateway', () => {
       assert.ok(fake !== undefined);
       for (const index of share.sessionIndexes) {
         const id = result.sessions[index]?.sessionId ?? '';
-        const calls = fakes.map((each) => each.calls.filter((call) => call.sessionId === id));
+        const perFake: number[] = fakes.map(
+          (each) => each.calls.filter((call) => call.sessionId === id).length,
+        );
         assert.deepEqual(
-          calls.map((list) => list.length),
-          fakes.map((each) => (each === fake ? 5 : 0)),
+          perFake,
+          fakes.map((each): number => (each === fake ? 5 : 0)),
           `session ${String(index)}: 4 ExecutePlan calls and a ReleaseSession on ${share.backend}`,
         );
       }
@@ -203,9 +213,7 @@ describe('sparkplane bench connect through the gateway', () => {
   it('fails a query whose result has the wrong number of rows', async () => {
     for (const fake of fakes) fake.resultBatches = 2;
     try {
-      const result = await runBench(
-        options({ sessions: 2, queriesPerSession: 2, spread: undefined }),
-      );
+      const result = await runBench(options({ sessions: 2, queriesPerSession: 2 }, ['spread']));
       assert.equal(result.stats.failed, 4);
       assert.deepEqual(result.stats.errors(), [
         { status: 'WRONG_RESULT', where: 'select-1', message: 'expected 1 rows, got 2', count: 4 },
@@ -275,7 +283,7 @@ describe('sparkplane bench connect through the gateway', () => {
   it('ends a --duration run by itself', async () => {
     const began = performance.now();
     const result = await runBench(
-      options({ sessions: 3, queriesPerSession: undefined, durationMs: 300, rampUpMs: 100 }),
+      options({ sessions: 3, durationMs: 300, rampUpMs: 100 }, ['queriesPerSession']),
     );
     const tookMs = performance.now() - began;
     assert.equal(result.endedBy, 'duration');

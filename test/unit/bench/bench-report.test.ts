@@ -110,16 +110,20 @@ describe('renderJson', () => {
     const json = JSON.parse(renderJson(result, benchVerdict(result, 0.05), 'sc://h:1')) as {
       queries: number;
       failed: number;
-      latencyMs: Record<string, { count: number; p50: number | null; failed?: number }>;
+      latencyMs: { all: { p50: number | null } } & Record<
+        string,
+        { count: number; p50: number | null; failed?: number } | undefined
+      >;
       errors: unknown[];
       spread: { available: boolean; backends: { backend: string; sessions: number }[] };
       verdict: { ok: boolean; errorRate: number };
     };
     assert.equal(json.queries, 21);
     assert.equal(json.failed, 1);
-    assert.equal(json.latencyMs['select-1']?.count, 10);
-    assert.equal(json.latencyMs['select-1']?.failed, 1);
-    assert.equal(json.latencyMs.all?.p50, 10);
+    const select = json.latencyMs['select-1'];
+    assert.equal(select?.count, 10);
+    assert.equal(select.failed, 1);
+    assert.equal(json.latencyMs.all.p50, 10);
     assert.deepEqual(json.errors, [
       { status: 'UNAVAILABLE', where: 'select-1', message: 'server gone', count: 1 },
     ]);

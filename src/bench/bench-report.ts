@@ -185,7 +185,7 @@ export function renderText(result: BenchResult, verdict: BenchVerdict, label: st
     '',
     `released ${String(releases.released)} sessions` +
       (releases.unimplemented > 0
-        ? `; ${String(releases.unimplemented)} servers have no ReleaseSession (Spark 3.5: sessions end at the server's idle timeout)`
+        ? `; ${String(releases.unimplemented)} left to the server's idle timeout, as it has no ReleaseSession (Spark 3.5)`
         : '') +
       (releases.failed > 0 ? `; ${String(releases.failed)} releases failed (see ERRORS)` : ''),
     verdict.line,

@@ -65,8 +65,8 @@ export function renderGatewayConfig(
   const comments = [
     header,
     'Keys are `sparkplane gateway` flags in camelCase; check it with',
-    '`sparkplane gateway --config FILE --print-config`. The admin port (/metrics, /healthz, drain)',
-    'has no authentication: it stays on loopback unless Prometheus needs to reach it.',
+    '`sparkplane gateway --config FILE --print-config`. The admin port (/metrics, the dashboard,',
+    'drain) stays on loopback; before opening it, require credentials with adminAuthFile.',
     `managedServers = managedMaxServers = ${String(plan.servers)}: the queue "${plan.connectQueue.name}" is sized for that many.`,
   ];
   return `${comments.map((line) => `# ${line}`).join('\n')}\n${stringify(gatewayConfig(plan, settings))}`;

@@ -119,7 +119,7 @@ export function planDeployment(input: PlanInput): Plan {
   if (capacity > 100 - MIN_DEFAULT_PERCENT)
     throw new PlanError(
       'PLAN_QUEUE_TOO_LARGE',
-      `the queue "${input.queue}" would need ${String(capacity)} % of the cluster (2 × ${needed.toFixed(2)} % for ${String(servers)} servers × ${driver}), leaving the default queue less than ${String(MIN_DEFAULT_PERCENT)} % for executors: raise --users-per-server (now ${String(input.usersPerServer)}), lower --driver-memory, or add cluster memory`,
+      `the queue "${input.queue}" would need ${String(capacity)} % of the cluster (2 × ${String(Number(needed.toFixed(2)))} % for ${String(servers)} servers × ${driver}), leaving the default queue less than ${String(MIN_DEFAULT_PERCENT)} % for executors: raise --users-per-server (now ${String(input.usersPerServer)}), lower --driver-memory, or add cluster memory`,
     );
   const maximum = maximumCapacity(capacity);
   return {

@@ -45,6 +45,7 @@ export async function runIdleProbe(
   endpoint: AddressPort,
   idleMs: number,
   signal?: AbortSignal,
+  answerLimitMs = ANSWER_LIMIT_MS,
 ): Promise<{ plain: IdleLeg; keptAlive: IdleLeg; keepAliveMs: number }> {
   const keepAliveMs = Math.max(1000, Math.floor(idleMs / 3));
   const [plain, keptAlive] = await Promise.all([
@@ -61,7 +62,7 @@ export async function runIdleProbe(
         hello.kind === 'answer' ? ((hello.body.hello as Hello | undefined)?.seen ?? null) : null;
       await sleep(idleMs, undefined, { signal }).catch(() => undefined);
       const began = performance.now();
-      const answer = await session.request({ op: 'ping' }, ANSWER_LIMIT_MS);
+      const answer = await session.request({ op: 'ping' }, answerLimitMs);
       return {
         fate: fateOf(answer),
         seenBefore: seen,

@@ -215,8 +215,24 @@ function makeSession(
   let nextId = 1;
   const local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
 
-  /** One exchange: resolves once, clears its timer and the slot, whatever ends it. */
+  let queue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * One exchange: resolves once, clears its timer and the slot, whatever ends it. Exchanges run
+   * one after another (answers carry no order of their own), each timed from its own start.
+   */
   const exchange = <T>(
+    limitMs: number,
+    onTimeout: (waitedMs: number) => T,
+    build: (finish: (value: T) => void) => Waiter,
+    send: () => void,
+  ): Promise<T> => {
+    const run = queue.then(() => exchangeNow(limitMs, onTimeout, build, send));
+    queue = run;
+    return run;
+  };
+
+  const exchangeNow = <T>(
     limitMs: number,
     onTimeout: (waitedMs: number) => T,
     build: (finish: (value: T) => void) => Waiter,

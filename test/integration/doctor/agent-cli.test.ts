@@ -1,0 +1,250 @@
+// The real commands in child processes on loopback: three `sparkplane doctor agent` processes on
+// 127.0.0.1/2/3, `sparkplane doctor HOST:PORT=agent` (with --idle-probe), `doctor matrix`, their
+// JSON and exit codes, usage errors, and the agents' clean exit on SIGTERM.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { LAYERS, REASONS, STATUSES } from '../../../src/doctor/model.ts';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const BIN = join(ROOT, 'bin', 'sparkplane');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function sparkplane(args: string[]): Promise<Run> {
+  return new Promise((done) => {
+    execFile(
+      BIN,
+      args,
+      { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+        done({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+  const address = server.address();
+  await new Promise((done) => server.close(done));
+  return typeof address === 'object' && address !== null ? address.port : 0;
+}
+
+/** Starts an agent and resolves once it logs that it listens. */
+function startAgent(host: string, port: number, name: string): Promise<ChildProcess> {
+  return new Promise((ready, fail) => {
+    const child = spawn(
+      BIN,
+      [
+        'doctor',
+        'agent',
+        '--listen',
+        String(port),
+        '--host',
+        host,
+        '--name',
+        name,
+        '--log-format',
+        'json',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let text = '';
+    const timer = setTimeout(() => {
+      fail(new Error(`agent ${name} did not start: ${text}`));
+    }, 15_000);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      if (text.includes(`doctor agent \\"${name}\\" on ${host}`)) {
+        clearTimeout(timer);
+        ready(child);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`agent ${name} exited with ${String(code)}: ${text}`));
+    });
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((done) => {
+    if (child.exitCode !== null) done(child.exitCode);
+    else child.once('exit', (code) => done(code));
+  });
+}
+
+interface JsonCheck {
+  id: string;
+  layer: string;
+  status: string;
+  reason: string;
+  source?: { file: string };
+  target: { host: string; port: number; service: string };
+  evidence: Record<string, unknown>;
+}
+
+describe('sparkplane doctor agent / doctor matrix (CLI)', () => {
+  const agents: ChildProcess[] = [];
+  const hosts = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
+  let port = 0;
+  const dir = mkdtempSync(join(tmpdir(), 'sparkplane-agent-cli-'));
+
+  before(async () => {
+    port = await freePort();
+    for (const [index, host] of hosts.entries())
+      agents.push(await startAgent(host, port, `node-${String(index + 1)}`));
+  });
+  after(async () => {
+    for (const child of agents) if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses bad command lines with exit 2 and one clear line', async () => {
+    const noPorts = await sparkplane(['doctor', 'agent']);
+    assert.equal(noPorts.code, 2);
+    assert.match(
+      noPorts.stderr,
+      /give the ports to listen on: sparkplane doctor agent --listen 7337/,
+    );
+    const badPort = await sparkplane(['doctor', 'agent', '--listen', '7337,http']);
+    assert.equal(badPort.code, 2);
+    assert.match(badPort.stderr, /"http" must be ports 1–65535/);
+    const noPort = await sparkplane(['doctor', 'matrix', '--nodes', '127.0.0.1']);
+    assert.equal(noPort.code, 2);
+    assert.match(noPort.stderr, /--port PORT/);
+  });
+
+  it('documents the new flags in --help, the idle probe as outside the budget', async () => {
+    const doctor = await sparkplane(['doctor', '--help']);
+    assert.match(doctor.stdout, /--idle-probe <DURATION>[\s\S]*outside --timeout/);
+    assert.match(doctor.stdout, /--callback-port <PORT>/);
+    const agent = await sparkplane(['doctor', 'agent', '--help']);
+    assert.match(agent.stdout, /--listen <PORTS>/);
+    assert.match(agent.stdout, /--callback-port <PORT>[\s\S]*\(default 7338\)/);
+    const matrix = await sparkplane(['doctor', 'matrix', '--help']);
+    assert.match(matrix.stdout, /R return path/);
+  });
+
+  it('probes an agent target: protocol, no NAT, MTU ladder, then the idle probe; JSON, exit 0', async () => {
+    const callbackPort = await freePort();
+    const run = await sparkplane([
+      'doctor',
+      `127.0.0.2:${String(port)}=agent`,
+      '--callback-port',
+      String(callbackPort),
+      '--idle-probe',
+      '1s',
+      '--json',
+    ]);
+    assert.equal(run.code, 0, run.stderr + run.stdout);
+    assert.match(run.stderr, /idle probe: .* 1 s \(outside --timeout; slow by design\)/);
+    const report = JSON.parse(run.stdout) as { checks: JsonCheck[] };
+    const byId = new Map(report.checks.map((check) => [check.id, check]));
+    assert.equal(byId.get('protocol.agent')?.reason, 'protocol-ok');
+    assert.equal(byId.get('protocol.agent')?.evidence.agent, 'node-2');
+    assert.equal(byId.get('route.nat')?.reason, 'no-nat');
+    assert.equal(byId.get('path-mtu.ladder')?.reason, 'mtu-ok');
+    assert.equal(byId.get('session.idle')?.reason, 'idle-ok');
+    assert.equal(byId.get('session.idle')?.evidence.idleMs, 1000);
+    for (const check of report.checks) {
+      assert.ok((REASONS as readonly string[]).includes(check.reason), check.reason);
+      assert.ok((LAYERS as readonly string[]).includes(check.layer), check.layer);
+      assert.ok((STATUSES as readonly string[]).includes(check.status), check.status);
+    }
+  });
+
+  it('prints the matrix of three agents as JSON with a check per pair, JUnit too, exit 0', async () => {
+    const junit = join(dir, 'matrix.xml');
+    const run = await sparkplane([
+      'doctor',
+      'matrix',
+      '--nodes',
+      hosts.join(','),
+      '--port',
+      String(port),
+      '--json',
+      '--junit',
+      junit,
+    ]);
+    assert.equal(run.code, 0, run.stderr + run.stdout);
+    const report = JSON.parse(run.stdout) as {
+      checks: JsonCheck[];
+      matrix: {
+        port: number;
+        rows: string[];
+        nodes: { host: string; agent: string }[];
+        legend: Record<string, string>;
+      };
+    };
+    assert.deepEqual(report.matrix.rows, ['...', '...', '...']);
+    assert.equal(report.matrix.port, port);
+    assert.deepEqual(
+      report.matrix.nodes.map((node) => node.agent),
+      ['node-1', 'node-2', 'node-3'],
+    );
+    assert.deepEqual(Object.keys(report.matrix.legend), ['.', 'T', 'R', 'X', 'N', 'M', '?']);
+    assert.equal(report.checks.length, 9);
+    assert.ok(
+      report.checks.every((check) => check.source !== undefined && check.reason === 'open'),
+    );
+    assert.match(
+      readFileSync(junit, 'utf8'),
+      /<testsuites name="sparkplane doctor" tests="9" failures="0"/,
+    );
+    const text = await sparkplane([
+      'doctor',
+      'matrix',
+      '--nodes',
+      hosts.join(','),
+      '--port',
+      String(port),
+    ]);
+    assert.match(
+      text.stdout,
+      /reachability on port \d+ \(rows: from, columns: to\)\n +1 +2 +3\n +1 127\.0\.0\.1 +\. +\. +\./,
+    );
+  });
+
+  it('exits 3 when no agent can be reached, and 1 when a node has none', async () => {
+    const none = await sparkplane([
+      'doctor',
+      'matrix',
+      '--nodes',
+      '127.0.0.5',
+      '--port',
+      String(port),
+    ]);
+    assert.equal(none.code, 3, none.stdout);
+    assert.match(none.stdout, /\?/);
+    const some = await sparkplane([
+      'doctor',
+      'matrix',
+      '--nodes',
+      '127.0.0.1,127.0.0.5',
+      '--port',
+      String(port),
+      '--json',
+    ]);
+    assert.equal(some.code, 1);
+    const report = JSON.parse(some.stdout) as { matrix: { rows: string[] } };
+    assert.deepEqual(report.matrix.rows, ['.X', '??']);
+  });
+
+  it('stops every agent cleanly on SIGTERM (exit 0)', async () => {
+    for (const child of agents) child.kill('SIGTERM');
+    const codes = await Promise.all(agents.map(exitOf));
+    assert.deepEqual(codes, [0, 0, 0]);
+  });
+});

@@ -66,6 +66,6 @@ export function backendAction(
     text:
       sessions === 0
         ? `${id} drained${who}: it has no sessions left and takes no new ones; safe to stop.`
-        : `${id} draining${who}: it takes no new sessions; ${String(sessions)} session${sessions === 1 ? '' : 's'} keep running on it until they end.`,
+        : `${id} draining${who}: it takes no new sessions; ${sessions === 1 ? '1 session keeps' : `${String(sessions)} sessions keep`} running on it until ${sessions === 1 ? 'it ends' : 'they end'}.`,
   };
 }

@@ -59,6 +59,7 @@ const SCRIPT = `
   const state = document.getElementById('live-state');
   let busy = false;
   let refreshes = 0;
+  state.textContent = 'live · updates every ' + ${String(REFRESH_MS / 1000)} + ' s';
   const refresh = async () => {
     if (busy) return;
     busy = true;
@@ -156,7 +157,9 @@ function securityHeaders(): Record<string, string> {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
+    // Not no-referrer: under it a browser sends `Origin: null` with form posts, and the admin
+    // server refuses those as cross-site.
+    'referrer-policy': 'same-origin',
     'x-frame-options': 'DENY',
   };
 }

@@ -53,7 +53,8 @@ export function shuffleSection(server: ShuffleServer, stats: ShuffleStats): Dash
               <td class="num">
                 ${formatCount(app.executors.length)}
                 <span class="muted"
-                  >(${app.executors.slice(0, 8).join(', ')}${app.executors.length > 8 ? ', …' : ''})</span
+                  >(ids
+                  ${app.executors.slice(0, 8).join(', ')}${app.executors.length > 8 ? ', …' : ''})</span
                 >
               </td>
               <td class="num">${formatCount(app.localDirs)}</td>

@@ -64,7 +64,7 @@ function startAgent(host: string, port: number, name: string): Promise<ChildProc
     const timer = setTimeout(() => {
       fail(new Error(`agent ${name} did not start: ${text}`));
     }, 15_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => {
       text += chunk.toString('utf8');
       if (text.includes(`doctor agent \\"${name}\\" on ${host}`)) {
         clearTimeout(timer);
@@ -81,7 +81,10 @@ function startAgent(host: string, port: number, name: string): Promise<ChildProc
 function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((done) => {
     if (child.exitCode !== null) done(child.exitCode);
-    else child.once('exit', (code) => done(code));
+    else
+      child.once('exit', (code) => {
+        done(code);
+      });
   });
 }
 
@@ -106,7 +109,7 @@ describe('sparkplane doctor agent / doctor matrix (CLI)', () => {
     for (const [index, host] of hosts.entries())
       agents.push(await startAgent(host, port, `node-${String(index + 1)}`));
   });
-  after(async () => {
+  after(() => {
     for (const child of agents) if (child.exitCode === null) child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });

@@ -10,7 +10,7 @@
 //
 // Every source is optional and only those given get a section: a gateway-only process shows no
 // shuffle section. `extraSections` lets the caller add its own (`DashboardSection`, built with
-// `html` from ./html.ts so every value is escaped). Changes follow the admin API's rule
+// `markup` from ./html.ts so every value is escaped). Changes follow the admin API's rule
 // (loopback, or any address for a principal authenticated with --admin-auth-file), and each form
 // carries a token bound to the viewer's principal.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -22,7 +22,7 @@ import type { ShuffleServer } from '../shuffle/server/shuffle-server.ts';
 import { createCsrfTokens } from './csrf.ts';
 import { backendAction, readForm } from './dashboard-actions.ts';
 import { BACKEND_ACTION_PREFIX, gatewaySection } from './gateway-section.ts';
-import { html, type Html } from './html.ts';
+import { markup, type Html } from './html.ts';
 import { createNotices } from './notices.ts';
 import { LIVE_PATH, sendFragment, sendPage } from './page.ts';
 import type { DashboardContext, DashboardSection } from './section.ts';
@@ -30,7 +30,7 @@ import { shuffleSection } from './shuffle-section.ts';
 import { createShuffleStats, type ShuffleStats } from './shuffle-stats.ts';
 
 export type { DashboardContext, DashboardSection } from './section.ts';
-export { html, type Html } from './html.ts';
+export { markup, type Html } from './html.ts';
 
 export interface DashboardSources {
   readonly gateway?: Gateway | undefined;
@@ -76,10 +76,10 @@ export function createDashboardRoutes(sources: DashboardSources): DashboardRoute
   };
   const live = (context: DashboardContext): Html =>
     sections.length === 0
-      ? html`<p class="empty">No services run in this process yet.</p>`
-      : html`${sections.map(
+      ? markup`<p class="empty">No services run in this process yet.</p>`
+      : markup`${sections.map(
           (section) =>
-            html`<section id="${section.id}" data-testid="section-${section.id}">
+            markup`<section id="${section.id}" data-testid="section-${section.id}">
               <h2>${section.title}</h2>
               ${section.render(context)}
             </section>`,

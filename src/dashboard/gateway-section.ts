@@ -5,7 +5,7 @@ import type { Backend } from '../gateway/backends/backend-pool.ts';
 import type { Gateway } from '../gateway/gateway-server.ts';
 import type { SessionBinding } from '../gateway/routing/affinity-store.ts';
 import { formatAgo, formatCount, formatDuration, formatInstant } from './format.ts';
-import { html, type Html } from './html.ts';
+import { markup, type Html } from './html.ts';
 import { cappedTable, statTiles, type DashboardContext, type DashboardSection } from './section.ts';
 
 export const BACKEND_ACTION_PREFIX = '/dashboard/backends/';
@@ -20,12 +20,12 @@ export function gatewaySection(gateway: Gateway): DashboardSection {
       const sessions = [...gateway.sessions.list()].sort((a, b) => b.lastSeenAt - a.lastSeenAt);
       const up = backends.filter((backend) => backend.health === 'up').length;
       const draining = backends.filter((backend) => backend.draining).length;
-      return html`${statTiles([
-          ['Servers', formatCount(backends.length), 'gateway-servers'],
-          ['Up', formatCount(up), 'gateway-up'],
-          ['Draining', formatCount(draining), 'gateway-draining'],
-          ['Sessions', formatCount(gateway.sessions.size), 'gateway-sessions'],
-        ])}
+      return markup`${statTiles([
+        ['Servers', formatCount(backends.length), 'gateway-servers'],
+        ['Up', formatCount(up), 'gateway-up'],
+        ['Draining', formatCount(draining), 'gateway-draining'],
+        ['Sessions', formatCount(gateway.sessions.size), 'gateway-sessions'],
+      ])}
         <h3>Servers</h3>
         ${cappedTable({
           id: 'backends',
@@ -62,7 +62,7 @@ export function gatewaySection(gateway: Gateway): DashboardSection {
 function backendRow(backend: Backend, sessions: number, context: DashboardContext): Html {
   const state = backend.draining ? (sessions === 0 ? 'drained' : 'draining') : 'serving';
   const check = backend.lastCheck;
-  return html`<tr data-backend="${backend.id}">
+  return markup`<tr data-backend="${backend.id}">
     <td class="mono">${backend.id}</td>
     <td><span class="badge ${backend.health}" data-testid="health">${backend.health}</span></td>
     <td><span class="badge ${state}" data-testid="state">${state}</span></td>
@@ -71,10 +71,10 @@ function backendRow(backend: Backend, sessions: number, context: DashboardContex
     </td>
     <td class="mono">${backend.appId ?? '—'}</td>
     <td>
-      ${check === undefined ? 'not yet' : html`<span title="${formatInstant(check.at)}">${formatAgo(check.at, context.now)}</span> · ${check.ok ? html`ok in ${Math.round(check.latencyMs)} ms` : html`<span class="bad">failed</span>`}`}
+      ${check === undefined ? 'not yet' : markup`<span title="${formatInstant(check.at)}">${formatAgo(check.at, context.now)}</span> · ${check.ok ? markup`ok in ${Math.round(check.latencyMs)} ms` : markup`<span class="bad">failed</span>`}`}
     </td>
     <td>
-      ${backend.downReason === undefined ? '—' : html`<span class="bad">${backend.downReason}</span>${backend.downSince === undefined ? '' : html` <span class="muted">(down for ${formatDuration(context.now - backend.downSince)})</span>`}`}
+      ${backend.downReason === undefined ? '—' : markup`<span class="bad">${backend.downReason}</span>${backend.downSince === undefined ? '' : markup` <span class="muted">(down for ${formatDuration(context.now - backend.downSince)})</span>`}`}
     </td>
     <td>${context.canChange ? drainForm(backend, context.csrf) : ''}</td>
   </tr>`;
@@ -82,7 +82,7 @@ function backendRow(backend: Backend, sessions: number, context: DashboardContex
 
 function drainForm(backend: Backend, csrf: string): Html {
   const action = backend.draining ? 'undrain' : 'drain';
-  return html`<form
+  return markup`<form
     method="post"
     action="${BACKEND_ACTION_PREFIX}${encodeURIComponent(backend.id)}/${action}"
   >
@@ -97,7 +97,7 @@ function drainForm(backend: Backend, csrf: string): Html {
 }
 
 function sessionRow(session: SessionBinding, now: number): Html {
-  return html`<tr data-session="${session.sessionId}">
+  return markup`<tr data-session="${session.sessionId}">
     <td>${session.userId}</td>
     <td>${session.principal === '' ? '—' : session.principal}</td>
     <td class="mono">${session.backend}</td>

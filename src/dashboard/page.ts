@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { VERSION } from '../core/version.ts';
-import { html, toText, trusted, type Html } from './html.ts';
+import { markup, toText, trusted, type Html } from './html.ts';
 
 export const LIVE_PATH = '/dashboard/live';
 export const REFRESH_MS = 2000;
@@ -92,8 +92,8 @@ export function sendPage(response: ServerResponse, options: PageOptions, status 
   const who =
     options.principal === undefined
       ? 'no admin auth: read-only except from this machine'
-      : html`signed in as <strong data-testid="principal">${options.principal}</strong>`;
-  const page = html`<!doctype html>
+      : markup`signed in as <strong data-testid="principal">${options.principal}</strong>`;
+  const page = markup`<!doctype html>
     <html lang="en">
       <head>
         <meta charset="utf-8" />
@@ -114,7 +114,7 @@ export function sendPage(response: ServerResponse, options: PageOptions, status 
           <span class="who">v${VERSION}</span>
         </header>
         <main>
-          ${options.notice === undefined ? '' : html`<p class="notice ${options.notice.ok ? 'ok' : 'bad'}" role="status" data-testid="notice">${options.notice.text}</p>`}
+          ${options.notice === undefined ? '' : markup`<p class="notice ${options.notice.ok ? 'ok' : 'bad'}" role="status" data-testid="notice">${options.notice.text}</p>`}
           <div id="live">${options.live}</div>
         </main>
         <script nonce="${nonce}">

@@ -1,7 +1,8 @@
 // What a dashboard section is: a titled block of the live fragment, rendered on every refresh.
 // Services present in the process contribute one each; `sparkplane up` may add its own (managed
 // Spark Connect servers) through `extraSections`.
-import { html, type Html } from './html.ts';
+import { formatCount } from './format.ts';
+import { markup, type Html } from './html.ts';
 
 export interface DashboardContext {
   /** The time every "ago" on the page is measured from. */
@@ -35,19 +36,16 @@ export function cappedTable<T>(options: {
 }): Html {
   const { rows, maxRows } = options;
   if (rows.length === 0)
-    return html`<p class="empty" data-testid="${options.id}-empty">${options.empty}</p>`;
+    return markup`<p class="empty" data-testid="${options.id}-empty">${options.empty}</p>`;
   const shown = rows.slice(0, maxRows);
   const note =
     rows.length > shown.length
-      ? html`<p class="cap" data-testid="${options.id}-cap">
-          Showing the first ${shown.length.toLocaleString('en-US')} of
-          ${rows.length.toLocaleString('en-US')} ${options.noun}.
-        </p>`
+      ? markup`<p class="cap" data-testid="${options.id}-cap">Showing the first ${formatCount(shown.length)} of ${formatCount(rows.length)} ${options.noun}.</p>`
       : undefined;
-  return html`<table id="${options.id}" data-testid="${options.id}">
+  return markup`<table id="${options.id}" data-testid="${options.id}">
       <thead>
         <tr>
-          ${options.head.map((label) => html`<th scope="col">${label}</th>`)}
+          ${options.head.map((label) => markup`<th scope="col">${label}</th>`)}
         </tr>
       </thead>
       <tbody>
@@ -59,10 +57,10 @@ export function cappedTable<T>(options: {
 
 /** A row of labelled numbers at the top of a section. */
 export function statTiles(tiles: readonly (readonly [string, string, string])[]): Html {
-  return html`<dl class="tiles">
+  return markup`<dl class="tiles">
     ${tiles.map(
       ([label, value, testId]) =>
-        html`<div class="tile">
+        markup`<div class="tile">
           <dt>${label}</dt>
           <dd data-testid="${testId}">${value}</dd>
         </div>`,

@@ -2,7 +2,7 @@
 // and how fast, then the applications with their executors.
 import type { ShuffleServer } from '../shuffle/server/shuffle-server.ts';
 import { formatAgo, formatBytes, formatCount, formatInstant } from './format.ts';
-import { html } from './html.ts';
+import { markup } from './html.ts';
 import { cappedTable, statTiles, type DashboardSection } from './section.ts';
 import type { ShuffleStats } from './shuffle-stats.ts';
 
@@ -29,16 +29,16 @@ export function shuffleSection(server: ShuffleServer, stats: ShuffleStats): Dash
         };
       });
       const rate = `${formatBytes(totals.bytesPerSecond)}/s`;
-      return html`${statTiles([
-          ['Applications', formatCount(server.registry.applicationCount), 'shuffle-apps'],
-          ['Executors', formatCount(server.registry.executorCount), 'shuffle-executors'],
-          ['Connections', formatCount(server.connections), 'shuffle-connections'],
-          ['Open streams', formatCount(server.streams.size), 'shuffle-streams'],
-          ['Blocks served', formatCount(totals.blocks), 'shuffle-blocks'],
-          ['Bytes served', formatBytes(totals.bytes), 'shuffle-bytes'],
-          [`Throughput (last ${String(totals.windowSeconds)} s)`, rate, 'shuffle-throughput'],
-          ['Blocks/s', totals.blocksPerSecond.toFixed(1), 'shuffle-block-rate'],
-        ])}
+      return markup`${statTiles([
+        ['Applications', formatCount(server.registry.applicationCount), 'shuffle-apps'],
+        ['Executors', formatCount(server.registry.executorCount), 'shuffle-executors'],
+        ['Connections', formatCount(server.connections), 'shuffle-connections'],
+        ['Open streams', formatCount(server.streams.size), 'shuffle-streams'],
+        ['Blocks served', formatCount(totals.blocks), 'shuffle-blocks'],
+        ['Bytes served', formatBytes(totals.bytes), 'shuffle-bytes'],
+        [`Throughput (last ${String(totals.windowSeconds)} s)`, rate, 'shuffle-throughput'],
+        ['Blocks/s', totals.blocksPerSecond.toFixed(1), 'shuffle-block-rate'],
+      ])}
         <p class="muted">Served since ${formatInstant(totals.since)}.</p>
         <h3>Applications</h3>
         ${cappedTable({
@@ -48,7 +48,7 @@ export function shuffleSection(server: ShuffleServer, stats: ShuffleStats): Dash
           noun: 'applications',
           head: ['Application', 'Executors', 'Local dirs', 'First registered'],
           row: (app) =>
-            html`<tr data-app="${app.appId}">
+            markup`<tr data-app="${app.appId}">
               <td class="mono">${app.appId}</td>
               <td class="num">
                 ${formatCount(app.executors.length)}

@@ -67,7 +67,12 @@ export function handleShutdownSignals(
   let started: Promise<number> | undefined;
 
   const shutdown = (reason: string): Promise<number> => {
-    started ??= closeAll(services, reason, options.deadlineMs).then(() => {
+    // Closing waits on sockets and child processes that are unref'd while the services run; the
+    // process must not run out of work (exit 13, "unsettled top-level await") before they close.
+    if (started !== undefined) return started;
+    const keepAlive = setInterval(() => undefined, 1000);
+    started = closeAll(services, reason, options.deadlineMs).then(() => {
+      clearInterval(keepAlive);
       resolveDone(0);
       return 0;
     });

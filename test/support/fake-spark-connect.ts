@@ -57,7 +57,7 @@ export interface FakeSparkConnect {
 }
 
 export async function startFakeSparkConnect(
-  options: { readonly requireToken?: string; readonly appId?: string } = {},
+  options: { readonly requireToken?: string; readonly appId?: string; readonly port?: number } = {},
 ): Promise<FakeSparkConnect> {
   const calls: FakeCall[] = [];
   const sessions = new Set<string>();
@@ -205,7 +205,7 @@ export async function startFakeSparkConnect(
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const address = server.address() as AddressInfo;
   Object.assign(state, { port: address.port, address: `127.0.0.1:${String(address.port)}` });
   return state;

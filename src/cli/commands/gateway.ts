@@ -1,5 +1,6 @@
 // `sparkplane gateway`: one Spark Connect endpoint in front of many Spark Connect servers.
 import { z } from 'zod';
+import { ADMIN_AUTH_FILE_HELP, openAdminAuth, subscribeAdminLogs } from '../../core/admin-auth.ts';
 import { createAdminServer } from '../../core/admin-server.ts';
 import {
   duration,
@@ -12,6 +13,7 @@ import {
 } from '../../core/config/fields.ts';
 import { readNamedFile } from '../../core/config/read-named-file.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { createDashboardRoutes } from '../../dashboard/dashboard-routes.ts';
 import { gatewayAdminRoutes } from '../../gateway/admin-api.ts';
 import {
   createClientAuthenticator,
@@ -29,6 +31,7 @@ import {
   gatewayTokenCommand,
   gatewayUndrainCommand,
 } from './gateway-admin.ts';
+import { managedOptions, managedSettings } from '../managed-options.ts';
 import { runServices } from '../run-service.ts';
 
 const options = {
@@ -53,6 +56,7 @@ const options = {
     host().default('127.0.0.1'),
     'address the admin port listens on',
   ),
+  adminAuthFile: option.string('FILE', path().optional(), ADMIN_AUTH_FILE_HELP),
   stateDir: option.string(
     'DIR',
     path().optional(),
@@ -136,6 +140,20 @@ const options = {
     z.string().min(1).default('sub'),
     'the JWT claim that names the user',
   ),
+  managedServers: option.integer(
+    'N',
+    z
+      .int({ error: 'must be a whole number of at least 0' })
+      .min(0, { error: 'must be a whole number of at least 0' })
+      .default(0),
+    'Spark Connect servers the gateway launches with spark-submit and keeps running (see --spark-home, --spark-master, --isolation)',
+  ),
+  managedMaxServers: option.integer(
+    'N',
+    positiveInt().optional(),
+    'servers the gateway launches at most (default: --managed-servers; 8 under --isolation user, group or connection); more start when every server is at --max-sessions-per-backend',
+  ),
+  ...managedOptions,
   backendTokenFile: option.string(
     'FILE',
     path().optional(),
@@ -182,8 +200,11 @@ export const gatewayCommand = defineCommand({
         ? undefined
         : readNamedFile(config.backendTokenFile, 'backend token').toString('utf8').trim();
     const auth = clientAuth(config);
+    const adminAuth = openAdminAuth(config.adminAuthFile);
     return runServices(config, io, async ({ logger, metrics }) => {
+      const managed = await managedSettings(config, config.stateDir, io.env);
       subscribeGatewayLogs(logger);
+      subscribeAdminLogs(logger);
       if (auth !== undefined && tls === undefined)
         logger.warn(
           {},
@@ -211,6 +232,7 @@ export const gatewayCommand = defineCommand({
         },
         backendToken,
         authenticate: auth === undefined ? undefined : (headers) => auth.authenticate(headers),
+        managed: managed?.settings,
       });
       subscribeGatewayMetrics(metrics.registry, gateway);
       logger.info(
@@ -227,9 +249,11 @@ export const gatewayCommand = defineCommand({
         try {
           applyBackends(gateway, reload());
           auth?.reload();
+          adminAuth?.reload();
+          managed?.reloadGroups();
           logger.info(
-            { auth: auth?.describe() ?? 'none' },
-            'reloaded the backend list and the client tokens and keys (SIGHUP)',
+            { auth: auth?.describe() ?? 'none', adminAuth: adminAuth?.describe() ?? 'none' },
+            'reloaded the backend list, the client tokens and keys, and the admin credentials (SIGHUP)',
           );
         } catch (error) {
           logger.error(
@@ -239,13 +263,19 @@ export const gatewayCommand = defineCommand({
         }
       };
       process.on('SIGHUP', onHangup);
+      const dashboard = createDashboardRoutes({ gateway });
       const admin = createAdminServer({
         host: config.adminHost,
         port: config.adminPort,
         metrics,
-        routes: gatewayAdminRoutes(gateway),
+        auth: adminAuth,
+        routes: { ...gatewayAdminRoutes(gateway), ...dashboard.routes },
       });
-      await admin.listen();
+      const adminAddress = await admin.listen();
+      logger.info(
+        { adminAuth: adminAuth?.describe() ?? 'none' },
+        `dashboard on http://${adminAddress.address}:${String(adminAddress.port)}/ (${adminAuth === undefined ? 'no admin auth: changes from this machine only' : 'admin credentials required'})`,
+      );
       return [
         {
           name: 'gateway',
@@ -255,6 +285,7 @@ export const gatewayCommand = defineCommand({
           },
         },
         admin,
+        dashboard,
       ];
     });
   },
@@ -290,6 +321,7 @@ function clientAuth(config: ConfigOf<typeof options>): ClientAuthenticator | und
 function applyBackends(gateway: Gateway, config: ConfigOf<typeof options>): void {
   const wanted = new Map(config.backend.map((spec) => [backendId(spec), spec]));
   for (const backend of gateway.pool.list())
-    if (!wanted.has(backend.id)) void gateway.pool.remove(backend.id);
+    if (!wanted.has(backend.id) && gateway.managed?.owns(backend.id) !== true)
+      void gateway.pool.remove(backend.id);
   for (const [id, spec] of wanted) if (gateway.pool.get(id) === undefined) gateway.addBackend(spec);
 }

@@ -172,14 +172,16 @@ async function stopGroup(
     }
   };
   signal('SIGTERM');
+  let graceTimer: NodeJS.Timeout | undefined;
   const waited = await Promise.race([
     exited.then(() => true),
     new Promise<boolean>((resolve) => {
-      setTimeout(() => {
+      graceTimer = setTimeout(() => {
         resolve(false);
-      }, graceMs).unref();
+      }, graceMs);
     }),
   ]);
+  clearTimeout(graceTimer);
   if (!waited || !done()) signal('SIGKILL');
   // spark-submit's JVM may outlive the shell that started it for a moment: wait for the group.
   const deadline = Date.now() + 5000;

@@ -2,8 +2,8 @@
 // cleanly on SIGTERM; a bad config file ends a command with exit code 2. No child outlives a test.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -28,8 +28,12 @@ interface Child {
 
 let children: Child[] = [];
 
-function sparkplane(args: readonly string[]): Child {
-  const child = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function sparkplane(args: readonly string[], env: NodeJS.ProcessEnv = {}): Child {
+  const child = spawn(BIN, args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   const exited = new Promise<Exit>((resolveExit) => {
     child.once('close', (code, signal) => {
       resolveExit({ code, signal });
@@ -98,6 +102,20 @@ async function exitOf(child: Child): Promise<Exit> {
   }
 }
 
+function connect_(port: number): Socket {
+  const socket = connect({ host: '127.0.0.1', port });
+  return socket;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function logRecords(stderr: string): Record<string, unknown>[] {
   return stderr
     .split('\n')
@@ -123,60 +141,135 @@ after(() => {
 });
 
 describe('sparkplane up', () => {
-  it('serves /healthz and stops cleanly on SIGTERM', async () => {
-    const stateDir = join(dir, 'state');
-    const child = sparkplane([
-      'up',
-      '--admin-port',
-      '0',
-      '--log-format',
-      'json',
-      '--state-dir',
-      stateDir,
-    ]);
-    const [, url = '', port = ''] = await waitForOutput(
-      child,
-      'stdout',
-      /admin {4}(http:\/\/127\.0\.0\.1:(\d+)\/)/,
-    );
-    assert.ok(child.stdout.startsWith('sparkplane is up\n'), child.stdout);
-    assert.ok(child.stdout.includes(`  state    ${stateDir}\n`), child.stdout);
+  const upArgs = (stateDir: string, ...more: string[]): string[] => [
+    'up',
+    '--gateway-port',
+    '0',
+    '--shuffle-port',
+    '0',
+    '--admin-port',
+    '0',
+    '--log-format',
+    'json',
+    '--state-dir',
+    stateDir,
+    ...more,
+  ];
 
+  it('runs the gateway, the shuffle service and the dashboard, and stops cleanly on SIGTERM', async () => {
+    const stateDir = join(dir, 'state');
+    const child = sparkplane(upArgs(stateDir, '--connect-servers', '0'));
+    await waitForOutput(child, 'stdout', /Press Ctrl-C to stop\./);
+    const out = child.stdout;
+    assert.ok(out.startsWith('sparkplane is up\n'), out);
+    const connect = /Spark Connect {2}sc:\/\/127\.0\.0\.1:(\d+) {3}\(pyspark --remote sc:/.exec(
+      out,
+    );
+    const shuffle = /shuffle {8}127\.0\.0\.1:(\d+) {3}\(spark\.shuffle\.service\.enabled=true/.exec(
+      out,
+    );
+    const dashboard = /dashboard {6}(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+    assert.ok(connect !== null && shuffle !== null && dashboard !== null, out);
+    assert.ok(out.includes(`  state          ${stateDir}\n`), out);
+    assert.ok(out.includes('no Spark Connect server launched (--connect-servers 0)'), out);
+
+    const url = dashboard[1] ?? '';
     const health = await fetch(new URL('/healthz', url));
-    assert.equal(health.status, 200);
     assert.deepEqual(await health.json(), { status: 'ok' });
+    const page = await (await fetch(url)).text();
+    assert.match(page, /Shuffle service/);
+    assert.match(page, /Spark Connect servers/);
+    const metrics = await (await fetch(new URL('/metrics', url))).text();
+    assert.match(metrics, /^# TYPE sparkplane_gateway_rpcs_total counter/m);
+    assert.match(metrics, /^# TYPE sparkplane_shuffle_/m);
+    // Both services answer on their ports.
+    for (const found of [connect, shuffle]) {
+      const socket = connect_(Number(found[1]));
+      await new Promise((resolveConnect, reject) => {
+        socket.once('connect', resolveConnect).once('error', reject);
+      });
+      socket.destroy();
+    }
 
     assert.equal(child.process.kill('SIGTERM'), true);
     assert.deepEqual(await exitOf(child), { code: 0, signal: null });
+    const messages = logRecords(child.stderr).map((record) => String(record.msg));
+    for (const service of ['gateway', 'shuffle', 'admin'])
+      assert.ok(
+        messages.some((message) => new RegExp(`^${service} closed \\(drained\\)`).test(message)),
+        `${service} closed: ${messages.join('\n')}`,
+      );
+    assert.equal(messages.at(-1), 'stopped');
+  });
 
-    const records = logRecords(child.stderr);
-    const messages = records.map((record) => String(record.msg));
-    assert.equal(messages[0], `admin listening on 127.0.0.1:${port}`);
-    assert.equal(messages[1], 'admin closing: received SIGTERM');
-    assert.match(messages[2] ?? '', /^admin closed \(drained\) in \d+ ms$/);
-    assert.equal(messages[3], 'stopped');
-    assert.equal(records.length, 4);
-    assert.deepEqual(
-      records.map((record) => [record.level, record.name]),
-      Array.from({ length: 4 }, () => [30, 'sparkplane']),
+  it('launches Spark Connect servers from SPARK_HOME and stops them all on Ctrl-C', async () => {
+    const { makeFakeSparkHome } = await import('../../support/fake-spark-home.ts');
+    const sparkHome = makeFakeSparkHome(join(dir, 'spark-home'));
+    const first = 22000 + Math.floor(Math.random() * 500) * 10;
+    const child = sparkplane(
+      upArgs(join(dir, 'state-spark'), '--managed-ports', `${String(first)}-${String(first + 9)}`),
+      {
+        SPARK_HOME: sparkHome,
+      },
     );
-    assert.equal(records[3]?.exitCode, 0);
+    const [, seconds] = await waitForOutput(child, 'stdout', /ready after (\d+) s: (.*)\n/);
+    assert.ok(Number(seconds) < 15);
+    assert.match(
+      child.stdout,
+      /Spark {10}4\.9\.0 from .* \(SPARK_HOME\): launching 2 Spark Connect servers/,
+    );
+    const url = /dashboard {6}(http:\/\/127\.0\.0\.1:\d+\/)/.exec(child.stdout)?.[1] ?? '';
+    const managed = (await (await fetch(new URL('/api/gateway/managed', url))).json()) as {
+      servers: { state: string; pid: number; port: number }[];
+    };
+    assert.deepEqual(
+      managed.servers.map((server) => [server.state, server.port]),
+      [
+        ['running', first],
+        ['running', first + 1],
+      ],
+    );
+    const backends = (await (await fetch(new URL('/api/gateway/backends', url))).json()) as {
+      backends: { id: string; health: string }[];
+    };
+    assert.deepEqual(
+      backends.backends.map((backend) => backend.health),
+      ['up', 'up'],
+    );
+
+    assert.equal(child.process.kill('SIGINT'), true);
+    assert.deepEqual(await exitOf(child), { code: 0, signal: null });
+    for (const server of managed.servers)
+      assert.equal(isRunning(server.pid), false, `server pid ${String(server.pid)} still runs`);
+  });
+
+  it('refuses --connect-servers when no Spark is found, saying how to get one', async () => {
+    // A python3 without pyspark, whatever this machine has.
+    const bin = join(dir, 'no-pyspark-bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'python3'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    const child = sparkplane(upArgs(join(dir, 'state-nospark'), '--connect-servers', '1'), {
+      SPARK_HOME: '',
+      PATH: `${bin}:${process.env.PATH ?? ''}`,
+    });
+    const { code } = await exitOf(child);
+    assert.equal(code, 2);
+    assert.match(
+      child.stderr,
+      /finds no Spark: set --spark-home or SPARK_HOME, or install pyspark/,
+    );
   });
 
   it('ends at once on a second SIGTERM while a request is still open', async () => {
     const child = sparkplane([
-      'up',
-      '--admin-port',
-      '0',
-      '--log-format',
-      'json',
+      ...upArgs(join(dir, 'state-2'), '--connect-servers', '0'),
       '--shutdown-timeout',
       '3s',
     ]);
     const [, port = ''] = await waitForOutput(
       child,
       'stdout',
-      /admin {4}http:\/\/127\.0\.0\.1:(\d+)\//,
+      /dashboard {6}http:\/\/127\.0\.0\.1:(\d+)\//,
     );
     // A request whose headers never end stays in flight through the shutdown.
     const socket = connect({ host: '127.0.0.1', port: Number(port) });
@@ -213,7 +306,21 @@ describe('sparkplane up', () => {
           resolveListen(typeof address === 'object' && address !== null ? address.port : 0);
         });
       });
-      const child = sparkplane(['up', '--admin-port', String(port), '--log-format', 'json']);
+      const child = sparkplane([
+        'up',
+        '--gateway-port',
+        '0',
+        '--shuffle-port',
+        '0',
+        '--connect-servers',
+        '0',
+        '--admin-port',
+        String(port),
+        '--log-format',
+        'json',
+        '--state-dir',
+        join(dir, 'state-taken'),
+      ]);
       const { code } = await exitOf(child);
       assert.ok(!child.stderr.includes('internal error'), child.stderr);
       assert.ok(child.stderr.includes('address already in use'), child.stderr);
@@ -277,6 +384,87 @@ describe('sparkplane gateway', () => {
     } finally {
       for (const fake of fakes) await fake.close();
     }
+  });
+});
+
+describe('sparkplane gateway with servers it launches', () => {
+  it('adopts them after a SIGKILL of the gateway, so their sessions carry on', async () => {
+    const { makeFakeSparkHome } = await import('../../support/fake-spark-home.ts');
+    const { grpcCall } = await import('../../../src/gateway/proxy/grpc-call.ts');
+    const { encodeConfigRequest } =
+      await import('../../../src/gateway/wire/spark-connect-codecs.ts');
+    const http2 = await import('node:http2');
+    const sparkHome = makeFakeSparkHome(join(dir, 'spark-home-adopt'));
+    const stateDir = join(dir, 'state-adopt');
+    const port = await freeTcpPort();
+    const first = 23000 + Math.floor(Math.random() * 500) * 10;
+    const args = [
+      'gateway',
+      '--port',
+      String(port),
+      '--admin-port',
+      '0',
+      '--log-format',
+      'json',
+      '--state-dir',
+      stateDir,
+      '--managed-servers',
+      '1',
+      '--spark-home',
+      sparkHome,
+      '--managed-ports',
+      `${String(first)}-${String(first + 9)}`,
+    ];
+    const sessionId = '6f1c2f0e-9b1e-4d55-8d07-2b8f3a1c9e01';
+    const configCall = async (): Promise<{ status: number; message: string }> => {
+      const client = http2.connect(`http://127.0.0.1:${String(port)}`);
+      client.on('error', () => undefined);
+      try {
+        return await grpcCall(
+          client,
+          '/spark.connect.SparkConnectService/Config',
+          encodeConfigRequest({ sessionId, userId: 'alice', operation: { get: ['spark.app.id'] } }),
+          { timeoutMs: 10_000 },
+        );
+      } finally {
+        await new Promise<void>((resolveClose) => {
+          client.close(() => {
+            resolveClose();
+          });
+        });
+      }
+    };
+    const serverPid = async (child: Child): Promise<{ pid: number; adopted: boolean }> => {
+      const [, adminPort = ''] = await waitForOutput(
+        child,
+        'stderr',
+        /dashboard on http:\/\/127\.0\.0\.1:(\d+)\//,
+      );
+      await waitForOutput(child, 'stderr', /(serves on|adopted Spark Connect server)/);
+      const body = (await (
+        await fetch(`http://127.0.0.1:${adminPort}/api/gateway/managed`)
+      ).json()) as { servers: { pid: number; adopted: boolean }[] };
+      const [server] = body.servers;
+      assert.ok(server !== undefined, JSON.stringify(body));
+      return server;
+    };
+
+    const firstGateway = sparkplane(args);
+    const launched = await serverPid(firstGateway);
+    assert.equal(launched.adopted, false);
+    assert.equal((await configCall()).status, 0);
+    firstGateway.process.kill('SIGKILL');
+    await exitOf(firstGateway);
+    assert.ok(isRunning(launched.pid), 'the server outlives a killed gateway');
+
+    const secondGateway = sparkplane(args);
+    const adopted = await serverPid(secondGateway);
+    assert.deepEqual(adopted, { ...adopted, pid: launched.pid, adopted: true });
+    // The session restored from the state dir is on the same server, which still holds it.
+    assert.equal((await configCall()).status, 0);
+    secondGateway.process.kill('SIGTERM');
+    assert.deepEqual(await exitOf(secondGateway), { code: 0, signal: null });
+    assert.equal(isRunning(launched.pid), false, 'a clean stop stops the servers it runs');
   });
 });
 

@@ -155,7 +155,18 @@ export async function pathFacts(localAddress: string, remote: string): Promise<P
     null;
   return {
     interface: name,
-    interfaceMtu: name === null ? null : await interfaceMtu(name),
+    interfaceMtu: name === null ? null : ((await interfaceMtu(name)) ?? (await linkMtu(name))),
     routeMtu: route?.mtu ?? null,
   };
+}
+
+/**
+ * The MTU `ip link` reports: /sys/class/net shows the interfaces of the namespace /sys was
+ * mounted in, which inside a container or a fresh network namespace is not this one.
+ */
+async function linkMtu(name: string): Promise<number | null> {
+  const answer = await runIp(['link', 'show', 'dev', name]);
+  if (!answer.ran || answer.code !== 0) return null;
+  const match = /\bmtu (\d+)/.exec(answer.stdout);
+  return match === null ? null : Number(match[1]);
 }

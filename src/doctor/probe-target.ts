@@ -21,7 +21,7 @@ import { probeSparkShuffle } from './probes/spark-shuffle.ts';
 import { CONNECT_CHECK_ID, probeConnect } from './probes/tcp.ts';
 import { probeHiveMetastore, probeHiveThrift } from './probes/thrift.ts';
 import { probeTls, TLS_CHECK_ID } from './probes/tls.ts';
-import { proveReturnPath, watchSynSent } from './return-path.ts';
+import { startReturnPathWatch } from './return-path-watch.ts';
 import type { ServiceName, Target } from './targets.ts';
 
 export interface ProbeOptions {
@@ -94,10 +94,16 @@ export async function probeTarget(target: Target, options: ProbeOptions): Promis
     address: entry.address,
     port: target.port,
   }));
-  const synSent =
+  const returnPath =
     callback === undefined
       ? undefined
-      : watchSynSent(dialled, options.agents?.readTables ?? readProcTcpTables);
+      : startReturnPathWatch(
+          target,
+          dialled,
+          callback,
+          options.agents?.readTables ?? readProcTcpTables,
+          budget,
+        );
   // The route is evidence beside the connect, not a gate: both run at once.
   const [routes, connects] = await Promise.all([
     Promise.all(
@@ -115,14 +121,13 @@ export async function probeTarget(target: Target, options: ProbeOptions): Promis
   ]);
   checks.push(...routes.map((result) => (result.ok ? result.value : result.check)));
   checks.push(...connects.map((result) => (result.ok ? result.value.check : result.check)));
-  const sightings = (await synSent?.stop()) ?? [];
   const open = connects.find((result) => result.ok && result.value.open);
-  if (!open?.ok) {
-    const silent = connects.some((result) => result.ok && result.value.check.reason === 'filtered');
-    if (callback !== undefined && silent)
-      checks.push(await proveReturnPath(target, dialled, sightings, callback, budget));
-    return stopHere('no address accepts TCP connections');
-  }
+  const silent =
+    open === undefined &&
+    connects.some((result) => result.ok && result.value.check.reason === 'filtered');
+  const returnPathCheck = await returnPath?.finish(silent);
+  if (returnPathCheck !== undefined) checks.push(returnPathCheck);
+  if (!open?.ok) return stopHere('no address accepts TCP connections');
   const { endpoint } = open.value;
   const lateForTls = outOfTime();
   if (lateForTls !== undefined) return stopHere(lateForTls);

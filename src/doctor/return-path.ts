@@ -3,7 +3,7 @@
 // SYN_SENT it is stuck in; the agent, if the SYN reached it, sees the same 4-tuple stuck in
 // SYN_RECV and reports it to our callback port. Both together prove the SYN got there and the
 // SYN-ACK did not come back.
-import type { CallbackListener, ReceivedReport } from './agent/callback.ts';
+import type { ReceivedReport } from './agent/callback.ts';
 import type { AddressPort } from './agent/messages.ts';
 import {
   parseTcpTable,
@@ -13,7 +13,6 @@ import {
 } from './agent/proc-net-tcp.ts';
 import { fixReturnPath } from './agent-fixes.ts';
 import type { Check } from './model.ts';
-import type { Budget } from './probes/budget.ts';
 import { hostPort, makeCheck } from './probes/check.ts';
 import type { Target } from './targets.ts';
 
@@ -28,8 +27,18 @@ export interface SynSentSighting {
 }
 
 export interface SynSentWatch {
+  /** The connects seen stuck in SYN_SENT so far. */
+  current(): SynSentSighting[];
   /** Stops watching; the connects seen stuck in SYN_SENT, each once. */
   stop(): Promise<SynSentSighting[]>;
+}
+
+/** A second connect from a port below Linux's ephemeral range, made once the first is proven stuck. */
+export interface LowPortRetry {
+  readonly localPort: number;
+  readonly outcome: string;
+  readonly errno: string | null;
+  readonly elapsedMs: number;
 }
 
 /** Polls this machine's TCP tables for connects to `remotes` still waiting for a SYN-ACK. */
@@ -67,6 +76,7 @@ export function watchSynSent(
     });
   }, pollMs);
   return {
+    current: () => [...seen.values()],
     async stop() {
       clearInterval(timer);
       await reading;
@@ -103,6 +113,7 @@ export function returnPathCheck(
   sightings: readonly SynSentSighting[],
   found: { readonly report: ReceivedReport; readonly match: ReportMatch } | undefined,
   callbackPort: number,
+  retry?: LowPortRetry,
 ): Check {
   const ours = sightings
     .map(
@@ -131,7 +142,8 @@ export function returnPathCheck(
     reason: 'return-path-blocked',
     summary:
       `the agent "${agent}" on ${peer} received this machine's SYN and answered, but the answer never came back: ` +
-      `its connection stayed half-open (SYN_RECV) while ours waited in SYN_SENT — the return path drops the SYN-ACKs`,
+      `its connection stayed half-open (SYN_RECV) while ours waited in SYN_SENT — the return path drops the SYN-ACKs` +
+      retrySummary(retry),
     evidence: {
       ourSynSent: ours === '' ? null : ours,
       theirSynRecv: theirs,
@@ -140,31 +152,20 @@ export function returnPathCheck(
         found.match === 'tuple'
           ? 'high (the same 4-tuple at both ends)'
           : 'medium (the agent named the port; our table was not readable)',
+      lowPortRetry:
+        retry === undefined
+          ? null
+          : `from source port ${String(retry.localPort)}: ${retry.outcome}${retry.errno === null ? '' : ` (${retry.errno})`} in ${String(Math.round(retry.elapsedMs))} ms`,
     },
     fix: fixReturnPath(peer, entry.remote.address),
   });
 }
 
-/** Waits, within the budget, for the agent's report on a connect that timed out. */
-export async function proveReturnPath(
-  target: Target,
-  endpoints: readonly AddressPort[],
-  sightings: readonly SynSentSighting[],
-  callback: CallbackListener,
-  budget: Budget,
-): Promise<Check> {
-  const matchOf = (report: ReceivedReport): ReportMatch | undefined =>
-    reportMatch(report, target, endpoints, sightings);
-  const report = await callback.waitFor(
-    (candidate) => matchOf(candidate) !== undefined,
-    budget.deadline,
-    budget.signal,
-  );
-  const match = report === undefined ? undefined : matchOf(report);
-  return returnPathCheck(
-    target,
-    sightings,
-    report === undefined || match === undefined ? undefined : { report, match },
-    callback.port,
+function retrySummary(retry: LowPortRetry | undefined): string {
+  if (retry?.outcome !== 'connected') return '';
+  return (
+    `; a retry from source port ${String(retry.localPort)}, below Linux's ephemeral range, connected in ` +
+    `${String(Math.round(retry.elapsedMs))} ms: the return rule allows only part of the ephemeral ports ` +
+    '(AWS network ACLs must allow 1024–65535; Linux clients use 32768–60999)'
   );
 }

@@ -13,7 +13,7 @@ import { agentChannels } from '../../../src/doctor/agent/observability.ts';
 import { idleCheck, runIdleProbe } from '../../../src/doctor/idle-probe.ts';
 import { runMatrix } from '../../../src/doctor/matrix.ts';
 import { probeTarget } from '../../../src/doctor/probe-target.ts';
-import { proveReturnPath } from '../../../src/doctor/return-path.ts';
+import { startReturnPathWatch } from '../../../src/doctor/return-path-watch.ts';
 import { createBudget } from '../../../src/doctor/probes/budget.ts';
 import type { Target } from '../../../src/doctor/targets.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
@@ -182,27 +182,32 @@ describe('doctor agent (in process)', () => {
     );
     try {
       const [fedPort = 0] = await fed.listen();
+      const target: Target = { host: '127.0.0.1', port: fedPort, service: 'agent' };
+      // This side's table: our connect from 127.0.0.1:40404 stuck in SYN_SENT.
+      const ours = `   1: 0100007F:${hex(40404)} 0100007F:${hex(fedPort)} 02 00000001:00000000 01:00000032 00000001     0        0 1\n`;
+      const watch = startReturnPathWatch(
+        target,
+        [{ address: '127.0.0.1', port: fedPort }],
+        callback,
+        () => Promise.resolve(ours),
+        createBudget(Date.now() + 3000),
+      );
+      await new Promise((tick) => setTimeout(tick, 300));
       await fed.pollHalfOpen();
       await fed.pollHalfOpen();
       assert.deepEqual(seen, ['127.0.0.1:40404']);
-      const target: Target = { host: '127.0.0.1', port: fedPort, service: 'agent' };
-      const sighting = {
-        local: { address: '127.0.0.1', port: 40404 },
-        remote: { address: '127.0.0.1', port: fedPort },
-        firstSeen: Date.now() - 3000,
-        lastSeen: Date.now(),
-      };
-      const check = await proveReturnPath(
-        target,
-        [{ address: '127.0.0.1', port: fedPort }],
-        [sighting],
-        callback,
-        createBudget(Date.now() + 3000),
-      );
+      await until('the report', () => callback.reports().length === 1);
+      // The connect "stayed silent": the watch gives the two-ended verdict, and its retry from a
+      // low source port reaches this (healthy) agent.
+      const check = await watch.finish(true);
+      assert.ok(check !== undefined);
       assert.equal(check.status, 'fail');
       assert.equal(check.reason, 'return-path-blocked');
       assert.equal(check.evidence.agent, 'node-b');
+      assert.match(String(check.evidence.confidence), /^high/);
+      assert.match(String(check.evidence.ourSynSent), /^SYN_SENT 127\.0\.0\.1:40404 → /);
       assert.match(String(check.evidence.theirSynRecv), /← 127\.0\.0\.1:40404/);
+      assert.match(String(check.evidence.lowPortRetry), /^from source port \d{4}: connected in/);
       assert.equal(callback.reports()[0]?.from.address, '127.0.0.1');
       const halfOpen = await open(fedPort);
       const listed = await halfOpen.request({ op: 'half-open' }, 2000);

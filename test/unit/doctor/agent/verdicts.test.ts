@@ -174,6 +174,33 @@ describe('return path', () => {
     assert.ok(check.fix?.snippets?.some((snippet) => snippet.text.includes('From=1024,To=65535')));
   });
 
+  it('says when a retry from a low source port got through: the ACL covers only part of the ephemeral range', () => {
+    const found = {
+      report: report({ address: '10.231.1.2', port: 33950 }),
+      match: 'tuple' as const,
+    };
+    const partial = returnPathCheck(target, [sighting], found, 7338, {
+      localPort: 4000,
+      outcome: 'connected',
+      errno: null,
+      elapsedMs: 8,
+    });
+    assert.equal(partial.reason, 'return-path-blocked');
+    assert.match(
+      partial.summary,
+      /source port 4000, below Linux's ephemeral range, connected in 8 ms/,
+    );
+    assert.equal(partial.evidence.lowPortRetry, 'from source port 4000: connected in 8 ms');
+    const blocked = returnPathCheck(target, [sighting], found, 7338, {
+      localPort: 4000,
+      outcome: 'timeout',
+      errno: null,
+      elapsedMs: 2800,
+    });
+    assert.doesNotMatch(blocked.summary, /source port 4000/);
+    assert.equal(blocked.evidence.lowPortRetry, 'from source port 4000: timeout in 2800 ms');
+  });
+
   it('without a report, skips and leaves the transport verdict standing', () => {
     const check = returnPathCheck(target, [sighting], undefined, 7338);
     assert.equal(check.status, 'skip');

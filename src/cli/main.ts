@@ -1,23 +1,6 @@
 // Entry point of the `sparkplane` command (bin/sparkplane runs this file).
-import { benchCommand } from './commands/bench.ts';
-import { doctorCommand } from './commands/doctor.ts';
-import { gatewayCommand } from './commands/gateway.ts';
-import { planCommand } from './commands/plan.ts';
-import { shuffleCommand } from './commands/shuffle.ts';
-import { upCommand } from './commands/up.ts';
-import { versionCommand } from './commands/version.ts';
-import type { CommandSpec } from './command.ts';
+import { COMMANDS } from './commands.ts';
 import { runCli } from './program.ts';
-
-export const COMMANDS: readonly CommandSpec[] = [
-  upCommand,
-  gatewayCommand,
-  shuffleCommand,
-  doctorCommand,
-  planCommand,
-  benchCommand,
-  versionCommand,
-];
 
 // A reader that goes away (`sparkplane --help | head`) is not an error of ours.
 for (const stream of [process.stdout, process.stderr]) {

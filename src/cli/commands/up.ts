@@ -82,7 +82,7 @@ export const upCommand = defineCommand({
         z.array(path()).default([tmpdir()]),
         "folder executors may keep shuffle files under (their spark.local.dir; Spark's default is the temp folder)",
       ),
-      defaultHelp: tmpdir(),
+      defaultHelp: 'the temp folder ($TMPDIR or /tmp)',
     },
     adminAuthFile: option.string('FILE', path().optional(), ADMIN_AUTH_FILE_HELP),
     ...serviceOptions,

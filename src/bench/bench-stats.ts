@@ -38,6 +38,7 @@ export type FailureStatus = string;
 
 /** Client-side classes next to the gRPC status names. */
 export const WRONG_RESULT = 'WRONG_RESULT';
+export const SESSION_CHANGED = 'SESSION_CHANGED';
 
 const STATUS_NAMES = new Map<number, string>(
   Object.entries(GrpcStatus).map(([name, code]) => [code, name]),

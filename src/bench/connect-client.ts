@@ -36,6 +36,8 @@ export interface ExecuteOutcome {
   readonly arrowBytes: number;
   readonly batches: number;
   readonly resultComplete: boolean;
+  /** The server's own id of the session (Spark 4.0+), as the first response gave it. */
+  readonly serverSideSessionId?: string;
   /** The deadline passed and the call was cancelled. */
   readonly timedOut: boolean;
   /** The connection failed under the call (reset, GOAWAY, protocol error). */
@@ -172,6 +174,7 @@ function executePlan(
     let arrowBytes = 0;
     let batches = 0;
     let resultComplete = false;
+    let serverSideSessionId: string | undefined;
     let responseHeaders: http2.IncomingHttpHeaders = {};
     let trailers: http2.IncomingHttpHeaders = {};
     let timedOut = false;
@@ -206,6 +209,7 @@ function executePlan(
               arrowBytes += response.arrowBatch.data.length;
             }
             if (response.resultComplete === true) resultComplete = true;
+            serverSideSessionId ??= response.serverSideSessionId;
           }
         }
       } catch (error) {
@@ -228,6 +232,7 @@ function executePlan(
         batches,
         resultComplete,
         timedOut,
+        ...(serverSideSessionId === undefined ? {} : { serverSideSessionId }),
       };
       if (failure !== undefined) resolve({ ...outcome, status: -1, message: failure });
       else if (outcome.status === -1 && !timedOut) {

@@ -4,26 +4,18 @@
 // timeout) after the duration ends; then the spread is read, and every session is released.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  encodeExecutePlanRequest,
-  encodeReleaseSessionRequest,
-} from '../gateway/wire/spark-connect-codecs.ts';
-import { GrpcStatus } from '../gateway/errors.ts';
 import { benchQueryFinished, benchSession } from './bench-channels.ts';
-import {
-  createBenchStats,
-  grpcStatusName,
-  WRONG_RESULT,
-  type BenchStats,
-  type QueryOutcome,
-} from './bench-stats.ts';
+import { createBenchStats, type BenchStats, type QueryOutcome } from './bench-stats.ts';
 import {
   openConnection,
   type ConnectConnection,
   type ConnectEndpoint,
   type ExecuteOutcome,
 } from './connect-client.ts';
+import { encodeSqlExecutePlanRequest } from './connect-plans.ts';
 import { mixCycle, queryAt, type QueryKind, type QueryMix } from './query-mix.ts';
+import { judgeQuery } from './query-verdict.ts';
+import { releaseSessions, type ReleaseSummary } from './release-sessions.ts';
 import { NO_ADMIN_URL, type SessionSpread } from './session-spread.ts';
 
 export interface BenchOptions {
@@ -67,13 +59,8 @@ export interface SessionRecord {
   failed: number;
   readonly latencies: number[];
   started: boolean;
-}
-
-export interface ReleaseSummary {
-  readonly released: number;
-  /** Spark 3.5 has no ReleaseSession; its sessions end when the server's idle timeout does. */
-  readonly unimplemented: number;
-  readonly failed: number;
+  /** The server's id of this session (Spark 4.0+), from its first answer. */
+  serverSideSessionId?: string;
 }
 
 export interface BenchResult {
@@ -135,12 +122,15 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         connection = await openConnection(options.endpoint, options.connectTimeoutMs);
         connections[session.index] = connection;
       }
-      const request = encodeExecutePlanRequest({
+      const request = encodeSqlExecutePlanRequest({
         sessionId: session.sessionId,
         userId: options.userId,
         clientType: options.clientType,
         operationId,
         sql: kind.sql(context),
+        ...(session.serverSideSessionId === undefined
+          ? {}
+          : { observedServerSideSessionId: session.serverSideSessionId }),
       });
       outcome = await connection.executePlan(request, options.queryTimeoutMs);
     } catch (error) {
@@ -148,7 +138,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       outcome = { ...NO_OUTCOME, message: text, transportError: text };
     }
     const latencyMs = performance.now() - begin;
-    const verdict = judge(outcome, kind.expectedRows?.(context), options.queryTimeoutMs);
+    const expectedRows = kind.expectedRows?.(context);
+    const verdict = judgeQuery(outcome, {
+      timeoutMs: options.queryTimeoutMs,
+      ...(expectedRows === undefined ? {} : { rows: expectedRows }),
+      ...(session.serverSideSessionId === undefined
+        ? {}
+        : { serverSideSessionId: session.serverSideSessionId }),
+    });
+    if (session.serverSideSessionId === undefined && outcome.serverSideSessionId !== undefined)
+      session.serverSideSessionId = outcome.serverSideSessionId;
     const record: QueryOutcome = {
       kind: kind.name,
       sessionIndex: session.index,
@@ -218,7 +217,18 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     options.spread === undefined
       ? NO_ADMIN_URL
       : await options.spread(sessions.map((session) => session.sessionId));
-  const releases = await releaseAll(options, started, connections, stats);
+  const releases = await releaseSessions(
+    {
+      endpoint: options.endpoint,
+      userId: options.userId,
+      clientType: options.clientType,
+      timeoutMs: Math.min(options.queryTimeoutMs, 30_000),
+      connectTimeoutMs: options.connectTimeoutMs,
+      stats,
+      connections,
+    },
+    started,
+  );
   for (const connection of connections) connection?.close();
   return { startedAt, elapsedMs, endedBy, options, stats, sessions, spread, releases };
 }
@@ -232,89 +242,3 @@ const NO_OUTCOME: ExecuteOutcome = {
   resultComplete: false,
   timedOut: false,
 };
-
-/** Whether a query succeeded, and if not, its failure class and message. */
-export function judge(
-  outcome: ExecuteOutcome,
-  expectedRows: number | undefined,
-  timeoutMs: number,
-): { ok: true } | { ok: false; status: string; message: string } {
-  if (outcome.timedOut)
-    return {
-      ok: false,
-      status: 'DEADLINE_EXCEEDED',
-      message: `no complete result within the query timeout (${String(timeoutMs)} ms); the call was cancelled`,
-    };
-  if (outcome.transportError !== undefined)
-    return { ok: false, status: 'UNAVAILABLE', message: `connection: ${outcome.transportError}` };
-  if (outcome.status !== 0)
-    return { ok: false, status: grpcStatusName(outcome.status), message: outcome.message };
-  if (expectedRows !== undefined && outcome.rows !== expectedRows)
-    return {
-      ok: false,
-      status: WRONG_RESULT,
-      message: `expected ${String(expectedRows)} rows, got ${String(outcome.rows)}`,
-    };
-  return { ok: true };
-}
-
-async function releaseAll(
-  options: BenchOptions,
-  sessions: readonly SessionRecord[],
-  connections: (ConnectConnection | undefined)[],
-  stats: BenchStats,
-): Promise<ReleaseSummary> {
-  let released = 0;
-  let unimplemented = 0;
-  let failed = 0;
-  await Promise.all(
-    sessions.map(async (session) => {
-      let connection = connections[session.index];
-      if (connection === undefined) return;
-      if (!connection.usable) {
-        connection.close();
-        try {
-          connection = await openConnection(options.endpoint, options.connectTimeoutMs);
-        } catch (error) {
-          failed++;
-          stats.recordFailure(
-            'UNAVAILABLE',
-            'ReleaseSession',
-            error instanceof Error ? error.message : String(error),
-          );
-          return;
-        }
-        connections[session.index] = connection;
-      }
-      const reply = await connection.unary(
-        'ReleaseSession',
-        encodeReleaseSessionRequest({
-          sessionId: session.sessionId,
-          userId: options.userId,
-          clientType: options.clientType,
-        }),
-        Math.min(options.queryTimeoutMs, 30_000),
-      );
-      if (reply.status === GrpcStatus.OK) released++;
-      else if (reply.status === GrpcStatus.UNIMPLEMENTED) unimplemented++;
-      else {
-        failed++;
-        stats.recordFailure(
-          reply.timedOut
-            ? 'DEADLINE_EXCEEDED'
-            : reply.transportError !== undefined
-              ? 'UNAVAILABLE'
-              : grpcStatusName(reply.status),
-          'ReleaseSession',
-          reply.message,
-        );
-      }
-      benchSession.publish({
-        sessionIndex: session.index,
-        sessionId: session.sessionId,
-        state: 'released',
-      });
-    }),
-  );
-  return { released, unimplemented, failed };
-}

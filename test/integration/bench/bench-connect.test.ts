@@ -1,11 +1,13 @@
 // `sparkplane bench connect` against a real gateway in front of two in-repo Spark Connect
 // servers, with the gateway's admin API: sessions spread over both servers and stay on theirs,
 // the spread table says so, a server that fails calls shows up in the errors (and the exit
-// code), wrong results and timeouts are failures, TLS with a private CA works, and nothing leaks.
+// code), wrong results, a server that restarts under a session, and timeouts are failures, TLS
+// with a private CA works, and nothing leaks.
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { setTimeout } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { benchQueryFinished } from '../../../src/bench/bench-channels.ts';
 import { runBench, type BenchOptions } from '../../../src/bench/run-bench.ts';
 import { fetchSessionSpread } from '../../../src/bench/session-spread.ts';
 import { findMix } from '../../../src/bench/query-mix.ts';
@@ -221,6 +223,28 @@ describe('sparkplane bench connect through the gateway', () => {
       assert.equal(result.spread.available, false);
     } finally {
       for (const fake of fakes) fake.resultBatches = 1;
+    }
+  });
+
+  it('fails the queries a restarted server answers in a new server-side session', async () => {
+    let restarts = 0;
+    const unsubscribe = benchQueryFinished.subscribe((event) => {
+      // The server forgets every session after the session's first query.
+      if (event.sessionIndex === 0 && event.kind === 'select-1' && restarts === 0) {
+        restarts++;
+        for (const fake of fakes) fake.restart();
+      }
+    });
+    try {
+      const result = await runBench(options({ sessions: 1, queriesPerSession: 3 }));
+      assert.equal(restarts, 1);
+      assert.deepEqual(
+        result.stats.errors().map((group) => [group.status, group.where, group.count]),
+        [['SESSION_CHANGED', 'select-1', 2]],
+      );
+      assert.match(result.stats.errors()[0]?.message ?? '', /server-side session id changed/);
+    } finally {
+      unsubscribe();
     }
   });
 

@@ -175,7 +175,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 
   const runSession = async (session: SessionRecord): Promise<void> => {
     const delay = options.sessions > 1 ? (options.rampUpMs * session.index) / options.sessions : 0;
-    if (delay > 0) await sleep(Math.min(delay, Math.max(0, deadline - performance.now())));
+    if (delay > 0) {
+      const wait = Math.min(delay, Math.max(0, deadline - performance.now()));
+      // Ctrl-C during the ramp-up ends the wait, not only the queries.
+      await sleep(wait, undefined, { signal: options.signal }).catch(() => undefined);
+    }
     if (stopped()) return;
     session.started = true;
     benchSession.publish({

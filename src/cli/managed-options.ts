@@ -137,7 +137,7 @@ export async function managedSettings(
   if (install === undefined)
     throw new ConfigError(
       'CONFIG_INVALID',
-      'the gateway was asked to launch Spark Connect servers but finds no Spark: set --spark-home or SPARK_HOME, or install pyspark for python3 (pip install "pyspark[connect]")',
+      'the gateway was asked to launch Spark Connect servers but finds no Spark: set --spark-home or SPARK_HOME, install pyspark for python3 (pip install "pyspark[connect]"), or run scripts/install --spark in the sparkplane checkout',
     );
   const groupsFile = config.groupsFile;
   const loadGroups = (): GroupMap =>

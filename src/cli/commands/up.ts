@@ -14,7 +14,7 @@ import { createDashboardRoutes } from '../../dashboard/dashboard-routes.ts';
 import { gatewayAdminRoutes } from '../../gateway/admin-api.ts';
 import { startGateway, type Gateway } from '../../gateway/gateway-server.ts';
 import type { ManagedSettings } from '../../gateway/managed/managed-servers.ts';
-import { findSparkInstall } from '../../gateway/managed/spark-install.ts';
+import { checkoutSpark, findSparkInstall } from '../../gateway/managed/spark-install.ts';
 import { subscribeGatewayLogs, subscribeGatewayMetrics } from '../../gateway/observability.ts';
 import { shuffleAdminRoutes } from '../../shuffle/admin-api.ts';
 import { subscribeShuffleLogs, subscribeShuffleMetrics } from '../../shuffle/observability.ts';
@@ -34,7 +34,8 @@ export const upCommand = defineCommand({
   description:
     'Start sparkplane in one process with its state in one folder: the Spark Connect gateway, the ' +
     'external shuffle service and the admin port with metrics and the dashboard. When Spark is on ' +
-    'this machine (--spark-home, SPARK_HOME, or pyspark importable by python3) the gateway launches ' +
+    'this machine (--spark-home, SPARK_HOME, pyspark importable by python3, or the Spark that ' +
+    'scripts/install --spark put into this checkout) the gateway launches ' +
     'Spark Connect servers behind itself, so `pyspark --remote sc://localhost:15002` works at once. ' +
     'Prints the endpoints and what it launched; Ctrl-C stops everything it started.',
   configFile: true,
@@ -161,11 +162,16 @@ export const upCommand = defineCommand({
       });
       const adminAddress = await admin.listen();
       const connect = `sc://${hostForUrl(config.host)}:${String(gateway.address.port)}`;
+      // The pyspark of the Spark this checkout installed, when that is the Spark it runs.
+      const pyspark =
+        managed?.settings.install.foundBy === 'scripts/install --spark'
+          ? (checkoutSpark(io.env)?.pyspark ?? 'pyspark')
+          : 'pyspark';
       const adminUrl = `http://${hostForUrl(config.host)}:${String(adminAddress.port)}`;
       io.stdout(
         [
           'sparkplane is up',
-          `  Spark Connect  ${connect}   (pyspark --remote ${connect})`,
+          `  Spark Connect  ${connect}   (${pyspark} --remote ${connect})`,
           `  shuffle        ${hostForUrl(config.host)}:${String(shuffleAddress.port)}   (spark.shuffle.service.enabled=true, spark.shuffle.service.port=${String(shuffleAddress.port)})`,
           `  dashboard      ${adminUrl}/${adminAuth === undefined ? '' : '   (admin credentials required)'}`,
           `  metrics        ${adminUrl}/metrics`,
@@ -175,7 +181,7 @@ export const upCommand = defineCommand({
           '',
         ].join('\n'),
       );
-      reportWhenReady(gateway, io, logger, connect);
+      reportWhenReady(gateway, io, logger, `${pyspark} --remote ${connect}`);
       return [...services, admin, dashboard];
     });
   },
@@ -186,13 +192,13 @@ function describeSpark(
   servers: number,
 ): string {
   if (settings === undefined)
-    return 'not found: no Spark Connect server launched. Install pyspark for python3 (pip install "pyspark[connect]") or set SPARK_HOME, then run sparkplane up again; or add servers with sparkplane gateway backends/the admin API';
+    return 'not found, so no Spark Connect server launched: run scripts/install --spark (or pip install "pyspark[connect]" for python3, or set SPARK_HOME), then sparkplane up again; or add running servers with POST /api/gateway/backends/HOST:PORT/add on the admin port';
   const { install } = settings;
   return `${install.version} from ${install.home} (${install.foundBy}): launching ${String(servers)} Spark Connect servers (master ${settings.master}, ports ${String(settings.ports.first)}-${String(settings.ports.last)}, logs in ${settings.logDir})`;
 }
 
 /** Tells the person at the terminal when the launched servers answer (a JVM takes a while). */
-function reportWhenReady(gateway: Gateway, io: CommandIo, logger: Logger, connect: string): void {
+function reportWhenReady(gateway: Gateway, io: CommandIo, logger: Logger, command: string): void {
   const managed = gateway.managed;
   if (managed === undefined) return;
   const started = Date.now();
@@ -205,7 +211,7 @@ function reportWhenReady(gateway: Gateway, io: CommandIo, logger: Logger, connec
     io.stdout(
       `ready after ${((Date.now() - started) / 1000).toFixed(0)} s: ${running
         .map((server) => `${server.name} on ${server.backend}`)
-        .join(', ')}; connect with pyspark --remote ${connect}\n`,
+        .join(', ')}; connect with ${command}\n`,
     );
   });
 }

@@ -3,7 +3,7 @@
 // distribution: bin/spark-submit and jars/). Spark 3.5 does not carry the Connect server in its
 // jars; it comes from a given jar or, as start-connect-server.sh does it, from --packages.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayError } from '../errors.ts';
 
@@ -62,9 +62,52 @@ export function pysparkHome(python = 'python3', timeoutMs = 15_000): Promise<str
   });
 }
 
+/** This checkout's own folder (src/gateway/managed or dist/gateway/managed, three levels up). */
+const CHECKOUT = new URL('../../../', import.meta.url).pathname;
+
 /**
- * The Spark to launch servers from: `explicit`, else $SPARK_HOME, else python3's pyspark.
- * Undefined when none is found (the caller says what to install).
+ * The newest Spark that `scripts/install --spark` put into this checkout's .cache/spark (or the
+ * folder SPARKPLANE_SPARK_CACHE names), with the pyspark of its venv; undefined when none.
+ */
+export function checkoutSpark(
+  env: NodeJS.ProcessEnv = process.env,
+): { readonly home: string; readonly pyspark: string } | undefined {
+  const cache = env.SPARKPLANE_SPARK_CACHE ?? join(CHECKOUT, '.cache', 'spark');
+  if (!existsSync(cache)) return undefined;
+  const installs = readdirSync(cache)
+    .filter((version) => /^\d+\.\d+\.\d+$/.test(version))
+    .sort((a, b) => compareVersions(b, a));
+  for (const version of installs) {
+    try {
+      const marker = JSON.parse(readFileSync(join(cache, version, 'installed.json'), 'utf8')) as {
+        sparkHome?: unknown;
+        venvPython?: unknown;
+      };
+      if (typeof marker.sparkHome === 'string' && existsSync(marker.sparkHome))
+        return {
+          home: marker.sparkHome,
+          pyspark:
+            typeof marker.venvPython === 'string'
+              ? join(marker.venvPython, '..', 'pyspark')
+              : 'pyspark',
+        };
+    } catch {
+      // An install that did not finish: try an older one.
+    }
+  }
+  return undefined;
+}
+
+function compareVersions(a: string, b: string): number {
+  const [x, y] = [a.split('.').map(Number), b.split('.').map(Number)];
+  for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  return 0;
+}
+
+/**
+ * The Spark to launch servers from: `explicit`, else $SPARK_HOME, else python3's pyspark, else
+ * the newest Spark `scripts/install --spark` put into this checkout. Undefined when none is found
+ * (the caller says what to install).
  */
 export async function findSparkInstall(
   explicit: string | undefined,
@@ -75,7 +118,11 @@ export async function findSparkInstall(
   const fromEnv = env.SPARK_HOME;
   if (fromEnv !== undefined && fromEnv !== '') return describeSparkHome(fromEnv, 'SPARK_HOME');
   const fromPython = await pysparkHome(python);
-  return fromPython === undefined ? undefined : describeSparkHome(fromPython, `${python} pyspark`);
+  if (fromPython !== undefined) return describeSparkHome(fromPython, `${python} pyspark`);
+  const installed = checkoutSpark(env);
+  return installed === undefined
+    ? undefined
+    : describeSparkHome(installed.home, 'scripts/install --spark');
 }
 
 /**

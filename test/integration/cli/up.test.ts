@@ -250,13 +250,14 @@ describe('sparkplane up', () => {
     writeFileSync(join(bin, 'python3'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
     const child = sparkplane(upArgs(join(dir, 'state-nospark'), '--connect-servers', '1'), {
       SPARK_HOME: '',
+      SPARKPLANE_SPARK_CACHE: join(dir, 'no-spark-cache'),
       PATH: `${bin}:${process.env.PATH ?? ''}`,
     });
     const { code } = await exitOf(child);
     assert.equal(code, 2);
     assert.match(
       child.stderr,
-      /finds no Spark: set --spark-home or SPARK_HOME, or install pyspark/,
+      /finds no Spark: set --spark-home or SPARK_HOME, install pyspark for python3 .* or run scripts\/install --spark/,
     );
   });
 

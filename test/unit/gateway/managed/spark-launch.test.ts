@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { connectServerArgs } from '../../../../src/gateway/managed/connect-server-process.ts';
 import {
+  checkoutSpark,
   describeSparkHome,
   findSparkInstall,
 } from '../../../../src/gateway/managed/spark-install.ts';
@@ -46,6 +47,25 @@ describe('Spark installations', () => {
     );
   });
 
+  it('falls back to the newest Spark this checkout installed', async () => {
+    const cache = join(dir, 'cache');
+    for (const version of ['3.5.9', '4.10.1', '4.3.0']) {
+      const home = makeFakeSparkHome(join(cache, version, 'home'), { version });
+      mkdirSync(join(cache, version, 'venv', 'bin'), { recursive: true });
+      writeFileSync(
+        join(cache, version, 'installed.json'),
+        JSON.stringify({
+          sparkHome: home,
+          venvPython: join(cache, version, 'venv', 'bin', 'python'),
+        }),
+      );
+    }
+    const env = { SPARK_HOME: '', SPARKPLANE_SPARK_CACHE: cache };
+    const found = await findSparkInstall(undefined, env, '/nonexistent/python3');
+    assert.deepEqual([found?.version, found?.foundBy], ['4.10.1', 'scripts/install --spark']);
+    assert.equal(checkoutSpark(env)?.pyspark, join(cache, '4.10.1', 'venv', 'bin', 'pyspark'));
+  });
+
   it('takes --spark-home first, then SPARK_HOME', async () => {
     const home = makeFakeSparkHome(join(dir, 'env'));
     assert.equal((await findSparkInstall(undefined, { SPARK_HOME: home }))?.foundBy, 'SPARK_HOME');
@@ -54,7 +74,11 @@ describe('Spark installations', () => {
       '--spark-home',
     );
     assert.equal(
-      await findSparkInstall(undefined, { SPARK_HOME: '' }, '/nonexistent/python3'),
+      await findSparkInstall(
+        undefined,
+        { SPARK_HOME: '', SPARKPLANE_SPARK_CACHE: join(dir, 'no-cache') },
+        '/nonexistent/python3',
+      ),
       undefined,
     );
   });

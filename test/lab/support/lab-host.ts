@@ -38,7 +38,7 @@ function requestedMode(): LabMode | undefined {
 
 /** A short name no other run on this machine uses at the same time (pid plus randomness). */
 export function uniquePrefix(): string {
-  return `spl${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
+  return `spl${process.pid.toString(36)}${randomBytes(3).toString('hex')}`;
 }
 
 let checked: { readonly mode?: LabMode; readonly missing?: string } | undefined;
@@ -103,7 +103,7 @@ export async function openLabHost(wanted?: LabMode): Promise<LabHost> {
 }
 
 async function openHolder(): Promise<LabHost> {
-  // The holder prints a line once /run is private, then sleeps until it is killed.
+  // The holder prints a line once /run is private, then waits until it is killed.
   const holder: ChildProcess = spawn(
     'unshare',
     [
@@ -112,7 +112,8 @@ async function openHolder(): Promise<LabHost> {
       '--',
       'sh',
       '-c',
-      'mount -t tmpfs lab-run /run && echo ready && exec sleep 2147483647',
+      // Ends by itself a second after this process, however that dies.
+      `mount -t tmpfs lab-run /run && echo ready && while [ -d /proc/${String(process.pid)} ]; do sleep 1; done`,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
@@ -136,21 +137,38 @@ async function openHolder(): Promise<LabHost> {
   }
   holder.stdout?.resume();
   const exited = once(holder, 'exit');
+  const killHolder = (): void => {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  };
   let closed = false;
   return {
     mode: 'rootless',
     pid,
-    wrap: (argv) => ['nsenter', '-t', String(pid), '-U', '-m', '-n', '--', ...argv],
+    wrap: (argv) => [
+      'nsenter',
+      '-t',
+      String(pid),
+      '-U',
+      '-m',
+      '-n',
+      '--preserve-credentials',
+      '--',
+      ...argv,
+    ],
     async close() {
       if (closed) return;
       closed = true;
-      holder.kill('SIGKILL');
+      killHolder();
       await exited;
     },
     closeNow() {
       if (closed) return;
       closed = true;
-      holder.kill('SIGKILL');
+      killHolder();
     },
   };
 }

@@ -111,6 +111,12 @@ const servers = await Promise.all(
 );
 process.stdout.write('READY\n');
 
+// A lab whose test process died without its teardown must not leave servers behind.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(0);
+}, 500).unref();
+
 process.once('SIGTERM', () => {
   for (const server of servers) server.close();
   process.exit(0);

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { openLabHost, uniquePrefix, type LabHost, type LabMode } from './lab-host.ts';
 import { runCommand, startProcess, type CommandResult, type LabProcess } from './lab-process.ts';
+import { startWatchdog } from './watchdog.ts';
 
 export interface RunOptions {
   /** Text for the command's stdin (e.g. an nftables ruleset for `nft -f -`). */
@@ -54,7 +55,10 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
   const made: string[] = [];
   const processes: LabProcess[] = [];
   const pids: number[] = [];
+  /** Every namespace it ever made, for `leftovers`. */
+  const created: string[] = [];
   let tornDown = false;
+  const watchdog = host.mode === 'root' ? startWatchdog() : undefined;
 
   const admin = (argv: readonly string[], options?: RunOptions): Promise<CommandResult> =>
     runCommand(host.wrap(argv), options);
@@ -67,6 +71,7 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
       const [command = 'ip', ...args] = host.wrap(['ip', 'netns', 'del', namespace]);
       spawnSync(command, args, { stdio: 'ignore', timeout: 3000 });
     }
+    watchdog?.stop();
     host.closeNow();
   };
   process.once('exit', deleteNow);
@@ -78,6 +83,8 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
       const name = `${prefix}-${role}`;
       await admin(['ip', 'netns', 'add', name]);
       made.push(name);
+      created.push(name);
+      watchdog?.record(made);
       await lab.run(name, ['ip', 'link', 'set', 'lo', 'up']);
       return name;
     },
@@ -133,6 +140,7 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
         const result = await admin(['ip', 'netns', 'del', namespace], { allowFailure: true });
         if (result.code !== 0) problems.push(`${namespace}: ${result.stderr.trim()}`);
       }
+      watchdog?.stop();
       await host.close();
       if (problems.length > 0)
         throw new Error(`the lab could not delete its namespaces: ${problems.join('; ')}`);
@@ -143,8 +151,8 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
         .map((pid) => `process ${String(pid)}`);
       if (host.mode === 'root') {
         const listed = await runCommand(['ip', 'netns', 'list']);
-        for (const line of listed.stdout.split('\n'))
-          if (line.startsWith(`${prefix}-`)) left.push(`namespace ${line.split(' ')[0] ?? line}`);
+        const names = new Set(listed.stdout.split('\n').map((line) => line.split(' ')[0]));
+        for (const name of created) if (names.has(name)) left.push(`namespace ${name}`);
       }
       return left;
     },

@@ -24,14 +24,17 @@ import { activeResources, assertNothingLeaked, type ResourceCounts } from '../..
 import { startTestGateway } from '../../support/test-gateway.ts';
 import { makeTestCertificate } from '../../support/tls-cert.ts';
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cli(
+  argv: string[],
+  isTty = false,
+): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const code = await runCli(['bench', ...argv], [benchCommand], {
     stdout: (text) => (out += text),
     stderr: (text) => (err += text),
     env: {},
-    isTty: false,
+    isTty,
   });
   return { code, out, err };
 }
@@ -272,6 +275,20 @@ describe('sparkplane bench connect through the gateway', () => {
       assert.match(out, new RegExp(`^${fake.address.replace(/\./g, '\\.')} +2 +6 +0 `, 'm'));
     assert.match(out, /released 4 sessions/);
     assert.match(out, /^OK: 0 of 16 calls failed/m);
+  });
+
+  it('shows progress on a terminal, and none with --json', async () => {
+    const args = ['connect', '--url', url, '--mix', 'light', '--sessions', '2'];
+    const tty = await cli([...args, '--queries-per-session', '2'], true);
+    assert.equal(tty.code, 0, tty.err);
+    const lines = tty.err.split('\r\x1b[2K');
+    assert.ok(lines.length >= 3, JSON.stringify(tty.err));
+    assert.match(lines.at(-2) ?? '', /^\d+s {2}sessions 2\/2 {2}queries 4\/4 \(0 failed\)/);
+    assert.ok(tty.err.endsWith('\r\x1b[2K'), 'the line is cleared before the report');
+    assert.match(tty.out, /^OK: /m);
+    const json = await cli([...args, '--queries-per-session', '1', '--json'], true);
+    assert.equal(json.err, '');
+    assert.equal((JSON.parse(json.out) as { queries: number }).queries, 2);
   });
 
   it('exits 1 above --max-error-rate and 0 within it, with the JSON report', async () => {

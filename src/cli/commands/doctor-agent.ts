@@ -43,11 +43,14 @@ export const doctorAgentCommand = defineCommand({
   options: {
     listen: option.list('PORTS', portList().default([]), 'ports to listen on (comma list)'),
     host: option.string('ADDR', host().default('0.0.0.0'), 'address to listen on'),
-    name: option.string(
-      'NAME',
-      z.string().min(1).max(128).default(hostname()),
-      'name the agent gives in answers',
-    ),
+    name: {
+      ...option.string(
+        'NAME',
+        z.string().min(1).max(128).default(hostname()),
+        'name the agent gives in answers',
+      ),
+      defaultHelp: 'the host name',
+    },
     callbackPort: {
       ...option.integer(
         'PORT',

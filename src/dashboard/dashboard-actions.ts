@@ -1,9 +1,79 @@
-// What the dashboard's buttons do: drain or undrain one Spark Connect server behind the gateway,
-// exactly as the admin API's POST does, and the sentence that tells the operator what happened.
+// What the dashboard's buttons do and what keeps them safe. A browser sends remembered Basic
+// credentials with any request to this origin, including a form another site submits, so every
+// form carries an anti-forgery token only a page rendered by this process for this principal
+// has: an HMAC of the principal under a key made at start-up (a restart invalidates open pages;
+// reloading them fixes that). A drain or undrain does exactly what the admin API's POST does, and
+// its result is kept as a notice for the page the browser is redirected to (post/redirect/get:
+// reloading does not repeat the action). Notices are kept by a random id, for the principal who
+// acted only, few and briefly, so the page never echoes text a link could carry.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Gateway } from '../gateway/gateway-server.ts';
 import { BACKEND_ACTION_PREFIX } from './gateway-section.ts';
 import type { Notice } from './page.ts';
+
+export interface CsrfTokens {
+  /** The token pages rendered for `principal` carry (undefined: the admin port has no auth). */
+  issue(principal: string | undefined): string;
+  verify(principal: string | undefined, token: string | undefined): boolean;
+}
+
+export function createCsrfTokens(key: Buffer = randomBytes(32)): CsrfTokens {
+  const issue = (principal: string | undefined): string =>
+    createHmac('sha256', key)
+      .update(principal === undefined ? 'anonymous' : `principal:${principal}`)
+      .digest('base64url');
+  return {
+    issue,
+    verify(principal, token) {
+      if (token === undefined) return false;
+      const expected = Buffer.from(issue(principal));
+      const given = Buffer.from(token);
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    },
+  };
+}
+
+const NOTICES_KEPT = 64;
+const NOTICE_TTL_MS = 5 * 60_000;
+
+interface Kept extends Notice {
+  readonly principal: string | undefined;
+  readonly at: number;
+}
+
+export interface Notices {
+  /** Keeps a notice and returns its id for the redirect. */
+  add(principal: string | undefined, notice: Notice): string;
+  get(id: string | null, principal: string | undefined): Notice | undefined;
+}
+
+export function createNotices(now: () => number = Date.now): Notices {
+  const kept = new Map<string, Kept>();
+  return {
+    add(principal, notice) {
+      const id = randomBytes(9).toString('base64url');
+      kept.set(id, { ...notice, principal, at: now() });
+      while (kept.size > NOTICES_KEPT) {
+        const oldest = kept.keys().next();
+        if (oldest.done === true) break;
+        kept.delete(oldest.value);
+      }
+      return id;
+    },
+    get(id, principal) {
+      if (id === null) return undefined;
+      const notice = kept.get(id);
+      if (
+        notice === undefined ||
+        notice.principal !== principal ||
+        now() - notice.at > NOTICE_TTL_MS
+      )
+        return undefined;
+      return { ok: notice.ok, text: notice.text };
+    },
+  };
+}
 
 /**
  * The urlencoded form of a POST, or undefined when it is larger than `maxBytes`. An oversize body

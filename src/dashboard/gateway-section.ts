@@ -4,9 +4,17 @@
 import type { Backend } from '../gateway/backends/backend-pool.ts';
 import type { Gateway } from '../gateway/gateway-server.ts';
 import type { SessionBinding } from '../gateway/routing/affinity-store.ts';
-import { formatAgo, formatCount, formatDuration, formatInstant } from './format.ts';
 import { markup, type Html } from './html.ts';
-import { cappedTable, statTiles, type DashboardContext, type DashboardSection } from './section.ts';
+import {
+  cappedTable,
+  formatAgo,
+  formatCount,
+  formatDuration,
+  formatInstant,
+  statTiles,
+  type DashboardContext,
+  type DashboardSection,
+} from './section.ts';
 
 export const BACKEND_ACTION_PREFIX = '/dashboard/backends/';
 

@@ -1,9 +1,16 @@
 // The shuffle service's part of the dashboard: registrations, connections, what it has served
 // and how fast, then the applications with their executors.
 import type { ShuffleServer } from '../shuffle/server/shuffle-server.ts';
-import { formatAgo, formatBytes, formatCount, formatInstant } from './format.ts';
 import { markup } from './html.ts';
-import { cappedTable, statTiles, type DashboardSection } from './section.ts';
+import {
+  cappedTable,
+  formatAgo,
+  formatBytes,
+  formatCount,
+  formatInstant,
+  statTiles,
+  type DashboardSection,
+} from './section.ts';
 import type { ShuffleStats } from './shuffle-stats.ts';
 
 interface AppRow {

@@ -2,9 +2,8 @@
 // tokens bound to a principal, action notices kept per principal, and how numbers are written.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createCsrfTokens } from '../../../src/dashboard/csrf.ts';
-import { formatBytes, formatDuration } from '../../../src/dashboard/format.ts';
-import { createNotices } from '../../../src/dashboard/notices.ts';
+import { createCsrfTokens, createNotices } from '../../../src/dashboard/dashboard-actions.ts';
+import { formatBytes, formatDuration } from '../../../src/dashboard/section.ts';
 import { createShuffleStats } from '../../../src/dashboard/shuffle-stats.ts';
 import { shuffleChannels } from '../../../src/shuffle/observability.ts';
 

@@ -285,6 +285,7 @@ describe('runCli: doctor', () => {
     assert.deepEqual(config, {
       targets: [{ host: '10.0.0.1', port: 7337, service: 'spark-shuffle' }],
       timeout: 3000,
+      callbackPort: 7338,
       json: false,
       strict: false,
       verbose: false,
@@ -295,7 +296,7 @@ describe('runCli: doctor', () => {
   it('an unknown service lists the known ones', async () => {
     assertOneLineError(
       await run(['doctor', 'h:1=bogus']),
-      'sparkplane doctor: target "h:1=bogus" names unknown service "bogus" (known: spark-shuffle, spark-connect, hive-thrift, hive-metastore, spark-ui, spark-master, https, http, tcp)',
+      'sparkplane doctor: target "h:1=bogus" names unknown service "bogus" (known: spark-shuffle, spark-connect, hive-thrift, hive-metastore, spark-ui, spark-master, https, http, tcp, agent)',
     );
   });
 

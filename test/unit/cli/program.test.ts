@@ -89,7 +89,7 @@ describe('runCli: help and version', () => {
     assert.match(result.stdout, /\(default\s+30s\)/);
     assert.ok(
       result.stdout.includes(
-        'Config keys (file, env SPARKPLANE_SHUFFLE_*, flags; flags win): host, port, allowedRoot, stateDir, metricsPort, authSecretFile, authEngineVersion, idleTimeout, maxConnections, cleanupLocalDirs, sweepInterval, logLevel, logFormat, shutdownTimeout, printConfig\n',
+        'Config keys (file, env SPARKPLANE_SHUFFLE_*, flags; flags win): host, port, allowedRoot, stateDir, metricsPort, adminAuthFile, authSecretFile, authEngineVersion, idleTimeout, maxConnections, cleanupLocalDirs, sweepInterval, logLevel, logFormat, shutdownTimeout, printConfig\n',
       ),
     );
   });

@@ -5,6 +5,7 @@
 import { keepaliveFix, natIdleEvidence, SMALLEST_NAT_IDLE_S } from '../session-checks.ts';
 import { targetFor, type LintFinding } from './finding.ts';
 import { kubernetesPods } from './spark-conf-kubernetes.ts';
+import { portCollisions } from './spark-conf-ports.ts';
 import {
   essPort,
   flag,
@@ -29,6 +30,7 @@ export function lintSparkConf(text: string): LintFinding[] {
     ...localityWaits(props),
     ...networkTimeouts(props),
     ...authentication(props),
+    ...portCollisions(props),
   ];
   if (isKubernetes(props)) findings.push(...kubernetesPods(props));
   return findings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));

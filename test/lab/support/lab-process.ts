@@ -15,7 +15,7 @@ export interface LabProcess {
   readonly pid: number;
   /** Everything it printed so far, stdout and stderr. */
   output(): string;
-  /** Resolves with the first stdout line matching `pattern`; rejects if it exits first. */
+  /** Resolves with the first line it printed that matches `pattern`; rejects if it exits first. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** SIGTERM to its group, SIGKILL after a grace period; resolves once it exited. */
   stop(): Promise<void>;
@@ -112,10 +112,12 @@ export function startProcess(argv: readonly string[], env?: NodeJS.ProcessEnv): 
         const cleanup = (): void => {
           clearTimeout(timer);
           child.stdout.off('data', check);
+          child.stderr.off('data', check);
           child.off('close', onExit);
         };
         if (check()) return;
         child.stdout.on('data', check);
+        child.stderr.on('data', check);
         child.once('close', onExit);
       });
     },

@@ -27,6 +27,8 @@ export interface AgentContext {
 const MAX_BAD_LINES = 8;
 /** Requests a client may have waiting; a client that floods is closed. */
 const MAX_QUEUED = 32;
+/** How long a client that was told goodbye may keep its side open. */
+const HANG_UP_MS = 1000;
 /** Source bytes are written in pieces of this size so a large one never sits in memory whole. */
 const SOURCE_PIECE = 64 * 1024;
 
@@ -41,6 +43,12 @@ export function serveAgentConnection(socket: Socket, context: AgentContext): voi
   socket.on('error', () => undefined);
   socket.write(`${AGENT_MAGIC}\n`);
   agentChannels.connectionOpened.publish({ remote, localPort: socket.localPort ?? 0 });
+
+  // The error line goes out first; a client that never closes its side is not waited for.
+  const hangUp = (): void => {
+    socket.end();
+    setTimeout(() => socket.destroy(), HANG_UP_MS).unref();
+  };
 
   const refuse = (id: number | null, code: AgentErrorCode, message: string): void => {
     agentChannels.badInput.publish({ remote, code, message });
@@ -69,7 +77,7 @@ export function serveAgentConnection(socket: Socket, context: AgentContext): voi
         refuse(parsed.id, parsed.code, parsed.message);
         if (badLines >= MAX_BAD_LINES) {
           refuse(null, 'AGENT_BAD_REQUEST', `${String(MAX_BAD_LINES)} bad lines in a row: closing`);
-          socket.end();
+          hangUp();
         }
         return;
       }
@@ -80,7 +88,7 @@ export function serveAgentConnection(socket: Socket, context: AgentContext): voi
           'AGENT_BUSY',
           `more than ${String(MAX_QUEUED)} requests waiting: closing`,
         );
-        socket.end();
+        hangUp();
         return;
       }
       handle(parsed.request);
@@ -98,7 +106,7 @@ export function serveAgentConnection(socket: Socket, context: AgentContext): voi
         'AGENT_LINE_TOO_LONG',
         `a line of over ${String(bytes)} bytes passed the limit of ${String(MAX_REQUEST_LINE_BYTES)}: closing`,
       );
-      socket.end();
+      hangUp();
     },
   });
 

@@ -239,7 +239,7 @@ describe('sparkplane doctor with agents in a network-namespace lab', labTestOpti
       '--agent-port',
       String(PORTS.matrixAgents),
     );
-    const matrix = (run.report as { matrix?: { rows: string[] } }).matrix;
+    const matrix = run.report.matrix;
     assert.deepEqual(matrix?.rows, ['.R', '..'], JSON.stringify(run.report, null, 2));
     const pair = run.report.checks.find(
       (check) =>

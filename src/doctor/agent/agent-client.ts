@@ -11,7 +11,7 @@ import {
   type AddressPort,
   type ProbeOutcome,
 } from './messages.ts';
-import { makeSession, type AgentSession, type Waiter } from './agent-session.ts';
+import { makeSession, type AgentSession, type SessionEnd, type Waiter } from './agent-session.ts';
 
 export type { AgentSession, Answer, Transfer } from './agent-session.ts';
 
@@ -100,6 +100,13 @@ export function openAgentSession(remote: AddressPort, options: OpenOptions): Pro
     const received = (): Buffer | undefined =>
       firstBytes.length === 0 ? undefined : Buffer.concat(firstBytes);
 
+    // How the connection ended, kept for requests made after it did (a reset during an idle wait).
+    let endedWith: SessionEnd | undefined;
+    const endWith = (how: SessionEnd['how'], errno: string | null): void => {
+      endedWith ??= { how, errno };
+      waiter?.end(how, errno);
+    };
+
     const decoder = createLineDecoder(MAX_ANSWER_LINE_BYTES, {
       line(text) {
         if (session === undefined) {
@@ -118,6 +125,7 @@ export function openAgentSession(remote: AddressPort, options: OpenOptions): Pro
                 set: (next) => {
                   waiter = next;
                 },
+                ended: () => endedWith,
               },
             );
             resolve({ kind: 'open', session });
@@ -131,7 +139,7 @@ export function openAgentSession(remote: AddressPort, options: OpenOptions): Pro
           body = undefined;
         }
         if (typeof body !== 'object' || body === null) {
-          waiter?.end('error', 'EPROTO');
+          endWith('error', 'EPROTO');
           socket.destroy();
           return;
         }
@@ -141,7 +149,7 @@ export function openAgentSession(remote: AddressPort, options: OpenOptions): Pro
       rawDone: () => waiter?.rawDone(),
       tooLong() {
         if (session === undefined) fail('not-an-agent', null, received());
-        waiter?.end('error', 'EMSGSIZE');
+        endWith('error', 'EMSGSIZE');
         socket.destroy();
       },
     });
@@ -162,12 +170,12 @@ export function openAgentSession(remote: AddressPort, options: OpenOptions): Pro
           errno,
           received(),
         );
-      else waiter?.end(errno === 'ECONNRESET' ? 'reset' : 'error', errno);
+      else endWith(errno === 'ECONNRESET' ? 'reset' : 'error', errno);
     });
     socket.once('close', () => {
       if (session === undefined)
         fail(connectMs === undefined ? 'error' : 'reset-after-connect', null, received());
-      else waiter?.end('fin', null);
+      else endWith('fin', null);
     });
   });
 }

@@ -31,6 +31,11 @@ export interface AgentSession {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+export interface SessionEnd {
+  readonly how: 'fin' | 'reset' | 'error';
+  readonly errno: string | null;
+}
+
 export interface Waiter {
   line(body: Record<string, unknown>): void;
   raw(chunk: Buffer): void;
@@ -43,7 +48,11 @@ export function makeSession(
   remote: AddressPort,
   connectMs: number,
   expectRaw: (bytes: number) => void,
-  slot: { get(): Waiter | undefined; set(next: Waiter | undefined): void },
+  slot: {
+    get(): Waiter | undefined;
+    set(next: Waiter | undefined): void;
+    ended(): SessionEnd | undefined;
+  },
 ): AgentSession {
   let nextId = 1;
   const local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
@@ -74,7 +83,8 @@ export function makeSession(
     new Promise((resolve) => {
       const began = performance.now();
       if (socket.destroyed) {
-        resolve(onTimeout(0));
+        const end = slot.ended() ?? { how: 'fin', errno: null };
+        build(resolve).end(end.how, end.errno);
         return;
       }
       const finish = (value: T): void => {

@@ -225,6 +225,29 @@ describe('doctor agent (in process)', () => {
     }
   });
 
+  it('remembers a reset that came while no request waited, and answers the next request with it', async () => {
+    // A "NAT" that resets the flow while it is idle: the reset lands between requests.
+    const resetting = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write(`${AGENT_MAGIC}\n`);
+      setTimeout(() => socket.resetAndDestroy(), 50);
+    });
+    await new Promise<void>((ready) => resetting.listen(0, '127.0.0.1', ready));
+    const address = resetting.address();
+    const session = await open(typeof address === 'object' && address !== null ? address.port : 0);
+    try {
+      await new Promise((tick) => setTimeout(tick, 200));
+      assert.deepEqual(await session.request({ op: 'ping' }, 1000), {
+        kind: 'closed',
+        how: 'reset',
+        errno: 'ECONNRESET',
+      });
+    } finally {
+      session.close();
+      await new Promise((done) => resetting.close(done));
+    }
+  });
+
   it('runs the matrix over three agents on 127.0.0.1/2/3, with a fourth node that has none', async () => {
     const free = createServer();
     await new Promise<void>((ready) => free.listen(0, '127.0.0.1', ready));

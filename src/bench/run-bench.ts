@@ -18,6 +18,10 @@ import { judgeQuery } from './query-verdict.ts';
 import { releaseSessions, type ReleaseSummary } from './release-sessions.ts';
 import { NO_ADMIN_URL, type SessionSpread } from './session-spread.ts';
 
+/** The wait after a session's first failed query in a row; it doubles up to the maximum. */
+export const BACKOFF_FIRST_MS = 50;
+export const BACKOFF_MAX_MS = 1000;
+
 export interface BenchOptions {
   readonly endpoint: ConnectEndpoint;
   readonly sessions: number;
@@ -110,7 +114,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       ? undefined
       : setInterval(() => options.onProgress?.(progress()), options.progressIntervalMs ?? 500);
 
-  const runQuery = async (session: SessionRecord, kind: QueryKind): Promise<void> => {
+  /** Runs one query and counts it; true when it succeeded. */
+  const runQuery = async (session: SessionRecord, kind: QueryKind): Promise<boolean> => {
     let connection = connections[session.index];
     const context = { sessionIndex: session.index };
     const operationId = randomUUID();
@@ -171,6 +176,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       rows: outcome.rows,
       arrowBytes: outcome.arrowBytes,
     });
+    return verdict.ok;
   };
 
   const runSession = async (session: SessionRecord): Promise<void> => {
@@ -187,13 +193,23 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       sessionId: session.sessionId,
       state: 'started',
     });
+    // A session whose queries fail (a server gone, the endpoint down) waits before its next one,
+    // as Spark clients back off, rather than flood the endpoint with failures it can only count.
+    let failedInRow = 0;
+    const step = async (kind: QueryKind): Promise<void> => {
+      failedInRow = (await runQuery(session, kind)) ? 0 : failedInRow + 1;
+      if (failedInRow === 0 || stopped()) return;
+      const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (failedInRow - 1));
+      const wait = Math.min(backoff, Math.max(0, deadline - performance.now()));
+      await sleep(wait, undefined, { signal: options.signal }).catch(() => undefined);
+    };
     for (const kind of options.mix.setup) {
       if (stopped()) return;
-      await runQuery(session, kind);
+      await step(kind);
     }
     for (let index = 0; index < (options.queriesPerSession ?? Infinity); index++) {
       if (stopped()) return;
-      await runQuery(session, queryAt(cycle, session.index, index));
+      await step(queryAt(cycle, session.index, index));
     }
     benchSession.publish({
       sessionIndex: session.index,

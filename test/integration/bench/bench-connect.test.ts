@@ -215,6 +215,32 @@ describe('sparkplane bench connect through the gateway', () => {
     }
   });
 
+  it('backs off a session whose queries fail instead of flooding the endpoint', async () => {
+    const broken = fakes[1];
+    assert.ok(broken !== undefined);
+    broken.failWith = { status: 14, message: 'down' };
+    try {
+      const result = await runBench(
+        options({ sessions: 2, durationMs: 600 }, ['queriesPerSession']),
+      );
+      assert.ok(result.spread.available);
+      const [bad] = result.spread.backends.filter((share) => share.backend === broken.address);
+      const failing = result.sessions[bad?.sessionIndexes[0] ?? -1];
+      const healthy = result.sessions.find((session) => session !== failing);
+      // 0, 50, 150, 350 ms … after the start: a handful of attempts, not hundreds.
+      assert.ok(
+        failing !== undefined && failing.failed >= 3 && failing.failed <= 6,
+        String(failing?.failed),
+      );
+      assert.equal(failing.failed, failing.queries);
+      assert.ok((healthy?.queries ?? 0) > 10, String(healthy?.queries));
+      assert.equal(healthy?.failed, 0);
+    } finally {
+      broken.failWith = undefined;
+      await releaseLeftovers();
+    }
+  });
+
   it('fails a query whose result has the wrong number of rows', async () => {
     for (const fake of fakes) fake.resultBatches = 2;
     try {

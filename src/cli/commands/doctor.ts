@@ -133,6 +133,10 @@ export const doctorCommand = defineCommand({
     const started = new Date();
     const progress = io.isTty && !config.json ? terminalProgress(io.stderr) : undefined;
     const hasAgents = targets.some((target) => target.service === 'agent');
+    if (config.idleProbe !== undefined && !hasAgents)
+      throw new UsageError(
+        '--idle-probe needs an agent target: run `sparkplane doctor agent` there and give HOST:PORT=agent',
+      );
     const callback =
       hasAgents && config.callbackPort !== 0 ? await openCallback(config.callbackPort) : {};
     const checks: Check[] = callback.check === undefined ? [] : [callback.check];
@@ -150,7 +154,7 @@ export const doctorCommand = defineCommand({
       progress?.clear();
       await callback.listener?.close();
     }
-    if (config.idleProbe !== undefined && hasAgents) {
+    if (config.idleProbe !== undefined) {
       io.stderr(
         `idle probe: holding connections to ${String(targets.filter((t) => t.service === 'agent').length)} agent(s) idle for ${String(Math.round(config.idleProbe / 1000))} s (outside --timeout; slow by design)\n`,
       );

@@ -124,6 +124,9 @@ describe('sparkplane doctor agent / doctor matrix (CLI)', () => {
     const badPort = await sparkplane(['doctor', 'agent', '--listen', '7337,http']);
     assert.equal(badPort.code, 2);
     assert.match(badPort.stderr, /"http" must be ports 1–65535/);
+    const idleWithoutAgent = await sparkplane(['doctor', '127.0.0.1:1', '--idle-probe', '1s']);
+    assert.equal(idleWithoutAgent.code, 2);
+    assert.match(idleWithoutAgent.stderr, /--idle-probe needs an agent target/);
     const noPort = await sparkplane(['doctor', 'matrix', '--nodes', '127.0.0.1']);
     assert.equal(noPort.code, 2);
     assert.match(noPort.stderr, /--port PORT/);

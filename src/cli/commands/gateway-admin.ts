@@ -2,8 +2,9 @@
 // drain one (and wait until its last session has ended), undrain it, and make client tokens.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { duration, hostPort } from '../../core/config/fields.ts';
-import { SparkplaneError, UsageError } from '../../core/errors.ts';
+import { duration, hostPort, path } from '../../core/config/fields.ts';
+import { readNamedFile } from '../../core/config/read-named-file.ts';
+import { ConfigError, SparkplaneError, UsageError } from '../../core/errors.ts';
 import { newToken, principalProblem, tokenFileLine } from '../../gateway/auth/client-auth.ts';
 import { backendId } from '../../gateway/backends/backend-pool.ts';
 import { defineCommand, option } from '../command.ts';
@@ -25,7 +26,13 @@ interface BackendView {
 const adminUrl = option.string(
   'URL',
   z.url({ protocol: /^https?$/ }).default(DEFAULT_ADMIN_URL),
-  "the gateway's admin port (changes are accepted from the gateway's own machine only)",
+  "the gateway's admin port (without admin credentials, changes are accepted from the gateway's own machine only)",
+);
+
+const adminTokenFile = option.string(
+  'FILE',
+  path().optional(),
+  'when the admin port requires credentials (--admin-auth-file): a file holding a token sparkplane gateway token made, sent as Bearer',
 );
 
 const backendArgument = option.positional(
@@ -42,10 +49,11 @@ export const gatewayBackendsCommand = defineCommand({
   configFile: false,
   options: {
     adminUrl,
+    adminTokenFile,
     json: option.boolean(z.boolean().default(false), 'print the admin API answer as JSON'),
   },
   async run(config, io) {
-    const { backends } = (await admin(config.adminUrl, 'GET', 'backends')) as {
+    const { backends } = (await admin(config, 'GET', 'backends')) as {
       backends: BackendView[];
     };
     if (config.json) io.stdout(`${JSON.stringify({ backends }, null, 2)}\n`);
@@ -65,6 +73,7 @@ export const gatewayDrainCommand = defineCommand({
   options: {
     backend: backendArgument,
     adminUrl,
+    adminTokenFile,
     wait: option.boolean(
       z.boolean().default(false),
       'wait until the server has no sessions left, printing the count as it falls',
@@ -80,7 +89,7 @@ export const gatewayDrainCommand = defineCommand({
   },
   async run(config, io) {
     const id = targetOf(config.backend);
-    let view = (await admin(config.adminUrl, 'POST', `backends/${id}/drain`)) as BackendView;
+    let view = (await admin(config, 'POST', `backends/${id}/drain`)) as BackendView;
     io.stdout(`${id}: draining; ${sessionCount(view.sessions)} left\n`);
     if (!config.wait || view.drained) {
       if (view.drained) io.stdout(`${id}: drained, no sessions left; safe to stop\n`);
@@ -90,7 +99,7 @@ export const gatewayDrainCommand = defineCommand({
     let shown = view.sessions;
     for (;;) {
       await sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())));
-      const { backends } = (await admin(config.adminUrl, 'GET', 'backends')) as {
+      const { backends } = (await admin(config, 'GET', 'backends')) as {
         backends: BackendView[];
       };
       const found = backends.find((backend) => backend.id === id);
@@ -126,10 +135,10 @@ export const gatewayUndrainCommand = defineCommand({
   name: 'gateway undrain',
   summary: 'place new sessions on a drained server again',
   configFile: false,
-  options: { backend: backendArgument, adminUrl },
+  options: { backend: backendArgument, adminUrl, adminTokenFile },
   async run(config, io) {
     const id = targetOf(config.backend);
-    const view = (await admin(config.adminUrl, 'POST', `backends/${id}/undrain`)) as BackendView;
+    const view = (await admin(config, 'POST', `backends/${id}/undrain`)) as BackendView;
     io.stdout(`${id}: takes new sessions again (${view.health}, ${sessionCount(view.sessions)})\n`);
     return 0;
   },
@@ -181,11 +190,18 @@ function targetOf(backends: readonly { host: string; port: number }[]): string {
   return backendId(backend);
 }
 
-async function admin(base: string, method: 'GET' | 'POST', path: string): Promise<unknown> {
-  const url = `${base.replace(/\/+$/, '')}/api/gateway/${path}`;
+async function admin(
+  target: { readonly adminUrl: string; readonly adminTokenFile: string | undefined },
+  method: 'GET' | 'POST',
+  path: string,
+): Promise<unknown> {
+  const url = `${target.adminUrl.replace(/\/+$/, '')}/api/gateway/${path}`;
+  const headers: Record<string, string> = {};
+  if (target.adminTokenFile !== undefined)
+    headers.authorization = `Bearer ${readToken(target.adminTokenFile)}`;
   let response: Response;
   try {
-    response = await fetch(url, { method, signal: AbortSignal.timeout(10_000) });
+    response = await fetch(url, { method, headers, signal: AbortSignal.timeout(10_000) });
   } catch (error) {
     const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
     throw new SparkplaneError(
@@ -210,11 +226,26 @@ async function admin(base: string, method: 'GET' | 'POST', path: string): Promis
       typeof body === 'object' && body !== null && 'error' in body ? String(body.error) : text;
     throw new SparkplaneError(
       'GW_ADMIN_REFUSED',
-      `the gateway refused ${method} ${url} (${String(response.status)}): ${why}`,
+      `the gateway refused ${method} ${url} (${String(response.status)}): ${why}${response.status === 401 ? `; the admin port requires credentials: ${target.adminTokenFile === undefined ? 'give --admin-token-file FILE with a token' : `the token in ${target.adminTokenFile} is not`} in its --admin-auth-file` : ''}`,
       { exitCode: response.status === 404 ? 2 : 1 },
     );
   }
   return body;
+}
+
+/** The token in a token file: its first line that is not blank or a comment. */
+function readToken(file: string): string {
+  const token = readNamedFile(file, 'admin token')
+    .toString('utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .find((line) => line !== '' && !line.startsWith('#'));
+  if (token === undefined)
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `invalid config: the admin token file ${file} is empty`,
+    );
+  return token;
 }
 
 function backendTable(backends: readonly BackendView[]): string {

@@ -10,7 +10,8 @@ import { runCli } from '../../../src/cli/program.ts';
 import { createAdminServer, type AdminServer } from '../../../src/core/admin-server.ts';
 import { createMetrics } from '../../../src/core/metrics.ts';
 import { gatewayAdminRoutes } from '../../../src/gateway/admin-api.ts';
-import { createClientAuthenticator } from '../../../src/gateway/auth/client-auth.ts';
+import { createClientAuthenticator, tokenFileLine } from '../../../src/gateway/auth/client-auth.ts';
+import { createAdminAuthenticator } from '../../../src/core/admin-auth.ts';
 import { startGateway, type Gateway } from '../../../src/gateway/gateway-server.ts';
 import { grpcCall } from '../../../src/gateway/proxy/grpc-call.ts';
 import {
@@ -182,5 +183,90 @@ describe('sparkplane gateway backends / drain / undrain / token', () => {
     const bad = await cli(['gateway', 'token', 'a b']);
     assert.equal(bad.code, 2);
     assert.match(bad.err, /cannot name a user: it has spaces/);
+  });
+});
+
+describe('sparkplane gateway backends / drain against an admin port with credentials', () => {
+  let baseline: ResourceCounts = new Map();
+  let fake: FakeSparkConnect;
+  let gateway: Gateway;
+  let admin: AdminServer;
+  let adminUrl = '';
+  const dir = mkdtempSync(join(tmpdir(), 'sparkplane-gw-cli-auth-'));
+  const token = `spgw_${randomUUID()}`;
+
+  before(async () => {
+    baseline = activeResources();
+    fake = await startFakeSparkConnect();
+    gateway = await startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      backends: [{ host: '127.0.0.1', port: fake.port }],
+      health: { intervalMs: 100, timeoutMs: 500, fall: 2, rise: 2 },
+    });
+    await gateway.pool.checkAll();
+    const authFile = join(dir, 'admin-tokens');
+    writeFileSync(authFile, `${tokenFileLine('ops', token)}\n`);
+    admin = createAdminServer({
+      host: '127.0.0.1',
+      port: 0,
+      metrics: createMetrics(),
+      auth: createAdminAuthenticator(authFile),
+      routes: gatewayAdminRoutes(gateway),
+    });
+    adminUrl = `http://127.0.0.1:${String((await admin.listen()).port)}`;
+  });
+  after(async () => {
+    await admin.close(1000);
+    await gateway.close(1000);
+    await fake.close();
+    rmSync(dir, { recursive: true, force: true });
+    await assertNothingLeaked(baseline, 'the gateway CLI tests with admin credentials');
+  });
+
+  it('sends the token of --admin-token-file, and says what to do without it', async () => {
+    const refused = await cli(['gateway', 'backends', '--admin-url', adminUrl]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /the gateway refused GET .*\/api\/gateway\/backends \(401\)/);
+    assert.match(refused.err, /requires credentials: give --admin-token-file FILE with a token/);
+
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, `# made by sparkplane gateway token ops\n${token}\n`);
+    const listed = await cli([
+      'gateway',
+      'backends',
+      '--admin-url',
+      adminUrl,
+      '--admin-token-file',
+      tokenFile,
+    ]);
+    assert.equal(listed.code, 0, listed.err);
+    assert.match(listed.out, new RegExp(`127\\.0\\.0\\.1:${String(fake.port)}\\s+up`));
+
+    const target = `127.0.0.1:${String(fake.port)}`;
+    const drained = await cli([
+      'gateway',
+      'drain',
+      target,
+      '--admin-url',
+      adminUrl,
+      '--admin-token-file',
+      tokenFile,
+    ]);
+    assert.equal(drained.code, 0, drained.err);
+    assert.equal(gateway.pool.get(target)?.draining, true);
+
+    const empty = join(dir, 'empty');
+    writeFileSync(empty, '\n# nothing\n');
+    const bad = await cli([
+      'gateway',
+      'backends',
+      '--admin-url',
+      adminUrl,
+      '--admin-token-file',
+      empty,
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /the admin token file .*empty is empty/);
   });
 });

@@ -24,6 +24,7 @@ import { BACKEND_ACTION_PREFIX, gatewaySection } from './gateway-section.ts';
 import { markup, type Html } from './html.ts';
 import { LIVE_PATH, sendFragment, sendPage } from './page.ts';
 import type { DashboardContext, DashboardSection } from './section.ts';
+import { managedSection } from './managed-section.ts';
 import { shuffleSection } from './shuffle-section.ts';
 import { createShuffleStats, type ShuffleStats } from './shuffle-stats.ts';
 
@@ -52,6 +53,9 @@ export function createDashboardRoutes(sources: DashboardSources): DashboardRoute
     sources.shuffle === undefined ? undefined : createShuffleStats();
   const sections: DashboardSection[] = [
     ...(sources.gateway === undefined ? [] : [gatewaySection(sources.gateway)]),
+    ...[sources.gateway === undefined ? undefined : managedSection(sources.gateway)].filter(
+      (section) => section !== undefined,
+    ),
     ...(sources.shuffle === undefined || stats === undefined
       ? []
       : [shuffleSection(sources.shuffle, stats)]),

@@ -236,6 +236,10 @@ describe('sparkplane up', () => {
       backends.backends.map((backend) => backend.health),
       ['up', 'up'],
     );
+    const page = await (await fetch(url)).text();
+    assert.match(page, /Spark Connect servers the gateway launched/);
+    assert.equal(page.match(/<tr data-managed="sparkplane-connect-\d+">/g)?.length, 2, page);
+    assert.match(page, /<td>shared pool<\/td>/);
 
     assert.equal(child.process.kill('SIGINT'), true);
     assert.deepEqual(await exitOf(child), { code: 0, signal: null });

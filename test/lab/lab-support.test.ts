@@ -54,6 +54,7 @@ interface SmokeReport {
   readonly uid: number;
   readonly namespaces: string[];
   readonly serverPid: number;
+  readonly sleeperPid: number;
   readonly holderPid: number | null;
   readonly who: { peerSeen?: string };
   readonly leftovers?: string[];
@@ -176,7 +177,11 @@ describe('the network lab itself', labTestOptions(), () => {
         const exited = once(child, 'exit');
         child.kill('SIGKILL');
         await exited;
-        const pids = [report.serverPid, ...(report.holderPid === null ? [] : [report.holderPid])];
+        const pids = [
+          report.serverPid,
+          report.sleeperPid,
+          ...(report.holderPid === null ? [] : [report.holderPid]),
+        ];
         const deadline = Date.now() + 5000;
         const left = async (): Promise<string[]> => [
           ...pids.filter(alive).map((pid) => `process ${String(pid)}`),

@@ -19,6 +19,8 @@ await lab.veth(
 const servers = await startLabServers(lab, server, [
   { kind: 'echo', host: '10.231.9.2', port: 7001 },
 ]);
+// A process that, unlike the lab servers, does not watch its parent.
+const sleeper = lab.start(server, ['sleep', '300']);
 const script = new URL('./lab-client.ts', import.meta.url).pathname;
 const request = { op: 'who', host: '10.231.9.2', port: 7001 };
 const answer = await lab.run(client, [process.execPath, script, JSON.stringify(request)]);
@@ -28,6 +30,7 @@ const seen = {
   uid: process.getuid?.() ?? null,
   namespaces: lab.namespaces(),
   serverPid: servers.pid,
+  sleeperPid: sleeper.pid,
   holderPid: lab.host.pid ?? null,
   who: JSON.parse(answer.stdout.trim().split('\n').at(-1) ?? '{}') as unknown,
 };

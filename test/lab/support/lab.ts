@@ -58,7 +58,11 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
   /** Every namespace it ever made, for `leftovers`. */
   const created: string[] = [];
   let tornDown = false;
-  const watchdog = host.mode === 'root' ? startWatchdog() : undefined;
+  const watchdog = startWatchdog();
+  // Rootless namespaces live in the holder's mount namespace: nothing on the host to delete.
+  const remember = (): void => {
+    watchdog.record(host.mode === 'root' ? made : [], pids);
+  };
 
   const admin = (argv: readonly string[], options?: RunOptions): Promise<CommandResult> =>
     runCommand(host.wrap(argv), options);
@@ -71,7 +75,7 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
       const [command = 'ip', ...args] = host.wrap(['ip', 'netns', 'del', namespace]);
       spawnSync(command, args, { stdio: 'ignore', timeout: 3000 });
     }
-    watchdog?.stop();
+    watchdog.stop();
     host.closeNow();
   };
   process.once('exit', deleteNow);
@@ -84,7 +88,7 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
       await admin(['ip', 'netns', 'add', name]);
       made.push(name);
       created.push(name);
-      watchdog?.record(made);
+      remember();
       await lab.run(name, ['ip', 'link', 'set', 'lo', 'up']);
       return name;
     },
@@ -127,6 +131,7 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
       const started = startProcess(inNamespace(namespace, argv, options.files), options.env);
       processes.push(started);
       pids.push(started.pid);
+      remember();
       return started;
     },
     namespaces: () => [...made],
@@ -140,7 +145,7 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
         const result = await admin(['ip', 'netns', 'del', namespace], { allowFailure: true });
         if (result.code !== 0) problems.push(`${namespace}: ${result.stderr.trim()}`);
       }
-      watchdog?.stop();
+      watchdog.stop();
       await host.close();
       if (problems.length > 0)
         throw new Error(`the lab could not delete its namespaces: ${problems.join('; ')}`);

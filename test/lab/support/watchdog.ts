@@ -1,20 +1,23 @@
-// As root, named namespaces outlive the process that made them. A detached watchdog deletes the
-// ones listed in its file once the test process is gone, however it died (SIGKILL included); a
-// normal teardown stops it first. Rootless labs need none: they die with their holder.
+// Named namespaces (as root) and processes started in their own process groups outlive the test
+// process that made them. A detached watchdog kills the listed process groups and deletes the
+// listed namespaces once the test process is gone, however it died (SIGKILL included); a normal
+// teardown stops it first. Rootless namespaces need no deleting: they die with their holder.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface Watchdog {
-  /** The namespaces to delete if this process dies without its teardown. */
-  record(namespaces: readonly string[]): void;
+  /** What to end if this process dies without its teardown. */
+  record(namespaces: readonly string[], processGroups: readonly number[]): void;
   stop(): void;
 }
 
 const SCRIPT =
   'while [ -d "/proc/$1" ]; do sleep 1; done; ' +
-  'while read -r ns; do ip netns del "$ns" 2>/dev/null; done < "$2"; rm -rf "$3"';
+  'while read -r kind name; do case "$kind" in ' +
+  'group) kill -KILL "-$name" 2>/dev/null ;; namespace) ip netns del "$name" 2>/dev/null ;; ' +
+  'esac; done < "$2"; rm -rf "$3"';
 
 export function startWatchdog(): Watchdog {
   const dir = mkdtempSync(join(tmpdir(), 'sparkplane-lab-watchdog-'));
@@ -27,8 +30,13 @@ export function startWatchdog(): Watchdog {
   child.unref();
   let stopped = false;
   return {
-    record(namespaces) {
-      writeFileSync(list, namespaces.map((name) => `${name}\n`).join(''));
+    record(namespaces, processGroups) {
+      // Processes first: a namespace cannot go while something still runs in it.
+      const lines = [
+        ...processGroups.map((group) => `group ${String(group)}\n`),
+        ...namespaces.map((name) => `namespace ${name}\n`),
+      ];
+      writeFileSync(list, lines.join(''));
     },
     stop() {
       if (stopped) return;

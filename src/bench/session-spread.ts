@@ -28,11 +28,19 @@ export async function fetchSessionSpread(
   adminUrl: string,
   sessionIds: readonly string[],
   timeoutMs: number,
+  adminToken?: string,
 ): Promise<SessionSpread> {
   const url = `${adminUrl.replace(/\/+$/, '')}/api/gateway/sessions`;
   let body: unknown;
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(url, {
+      signal: AbortSignal.timeout(timeoutMs),
+      headers: adminToken === undefined ? {} : { authorization: `Bearer ${adminToken}` },
+    });
+    if (response.status === 401)
+      return unknown(
+        `GET ${url} answered HTTP 401: the admin port requires credentials; ${adminToken === undefined ? 'give --admin-token-file FILE with a token it accepts' : 'the token of --admin-token-file is not one it accepts'}`,
+      );
     if (!response.ok)
       return unknown(
         `GET ${url} answered HTTP ${String(response.status)}; is --admin-url the gateway's admin port?`,

@@ -13,6 +13,7 @@ import { findMix, MIXES, MIX_NAMES } from '../../bench/query-mix.ts';
 import { runBench } from '../../bench/run-bench.ts';
 import { fetchSessionSpread } from '../../bench/session-spread.ts';
 import { duration, oneOf, path, positiveInt } from '../../core/config/fields.ts';
+import { readNamedFile } from '../../core/config/read-named-file.ts';
 import { UsageError } from '../../core/errors.ts';
 import { VERSION } from '../../core/version.ts';
 import { defineCommand, option } from '../command.ts';
@@ -95,6 +96,11 @@ export const benchConnectCommand = defineCommand({
       httpUrl().optional(),
       "the gateway's admin API, http://HOST:PORT, to show the sessions per backend",
     ),
+    adminTokenFile: option.string(
+      'FILE',
+      path().optional(),
+      'when the admin port requires credentials: a file holding a token it accepts, sent as Bearer',
+    ),
     tlsCa: option.string('FILE', path().optional(), 'PEM CA to check the server certificate with'),
     maxErrorRate: {
       ...option.string(
@@ -145,6 +151,8 @@ export const benchConnectCommand = defineCommand({
     }
     const label = redactConnectUrl(config.url);
     const endpoint = await endpointOf(url, label, config.tlsCa);
+    const adminToken =
+      config.adminTokenFile === undefined ? undefined : readAdminToken(config.adminTokenFile);
     // One connection first, so an endpoint that cannot be reached is one clear error (exit 3).
     (await openConnection(endpoint, config.connectTimeout)).close();
 
@@ -172,7 +180,10 @@ export const benchConnectCommand = defineCommand({
         ...(url.sessionId === undefined ? {} : { sessionIds: [url.sessionId] }),
         ...(adminUrl === undefined
           ? {}
-          : { spread: (ids: readonly string[]) => fetchSessionSpread(adminUrl, ids, 10_000) }),
+          : {
+              spread: (ids: readonly string[]) =>
+                fetchSessionSpread(adminUrl, ids, 10_000, adminToken),
+            }),
         ...(progress === undefined ? {} : { onProgress: progress.update }),
         signal: interrupt.signal,
       });
@@ -236,6 +247,20 @@ async function endpointOf(
     },
     label,
   };
+}
+
+/** The token of a token file: its first line that is neither blank nor a # comment. */
+function readAdminToken(file: string): string {
+  const token = readNamedFile(file, 'admin token')
+    .toString('utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .find((line) => line !== '' && !line.startsWith('#'));
+  if (token === undefined)
+    throw new UsageError(
+      `--admin-token-file ${file} holds no token; put the token on its first line`,
+    );
+  return token;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -4,12 +4,13 @@
 // code), wrong results, a server that restarts under a session, and timeouts are failures, TLS
 // with a private CA works, and nothing leaks.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import http2 from 'node:http2';
 import { setTimeout } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { benchQueryFinished } from '../../../src/bench/bench-channels.ts';
 import { runBench, type BenchOptions } from '../../../src/bench/run-bench.ts';
-import { fetchSessionSpread } from '../../../src/bench/session-spread.ts';
+import { fetchSessionSpread, type SessionSpread } from '../../../src/bench/session-spread.ts';
 import { findMix } from '../../../src/bench/query-mix.ts';
 import { benchCommand } from '../../../src/cli/commands/bench.ts';
 import { runCli } from '../../../src/cli/program.ts';
@@ -388,7 +389,45 @@ describe('sparkplane bench connect through the gateway', () => {
   });
 });
 
-describe('sparkplane bench connect: timeouts and TLS', () => {
+describe('sparkplane bench connect: timeouts, TLS and admin credentials', () => {
+  it('reads the spread from an admin port that requires a token, and says when one is missing', async () => {
+    const baseline = activeResources();
+    const admin = http.createServer((request, response) => {
+      if (request.headers.authorization !== 'Bearer admin-secret') {
+        response.writeHead(401, { 'content-type': 'application/json' }).end('{}');
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ sessions: [{ sessionId: 's1', backend: '10.0.0.1:15002' }] }));
+    });
+    await new Promise<void>((resolve) => admin.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${String((admin.address() as { port: number }).port)}`;
+    try {
+      const reason = (spread: SessionSpread): string => (spread.available ? '' : spread.reason);
+      assert.match(
+        reason(await fetchSessionSpread(base, ['s1'], 2000)),
+        /HTTP 401.*give --admin-token-file FILE/,
+      );
+      assert.match(
+        reason(await fetchSessionSpread(base, ['s1'], 2000, 'nope')),
+        /token of --admin-token-file is not one it accepts/,
+      );
+      const spread = await fetchSessionSpread(base, ['s1', 's2'], 2000, 'admin-secret');
+      assert.deepEqual(spread, {
+        available: true,
+        backends: [{ backend: '10.0.0.1:15002', sessionIndexes: [0] }],
+        unlisted: [1],
+      });
+      assert.match(
+        reason(await fetchSessionSpread('http://127.0.0.1:1', ['s1'], 2000)),
+        /check --admin-url/,
+      );
+    } finally {
+      await new Promise((resolve) => admin.close(resolve));
+    }
+    await assertNothingLeaked(baseline, 'the admin token test');
+  });
+
   it('cancels a query that runs past --query-timeout and counts it as DEADLINE_EXCEEDED', async () => {
     const baseline = activeResources();
     const server = http2.createServer();

@@ -30,8 +30,8 @@ export function serverSparkConf(plan: Plan): string[] {
   return [
     `spark.yarn.queue=${plan.connectQueue.name}`,
     `spark.driver.memory=${sparkSize(plan.input.driverMemory)}`,
-    // Spark refuses cluster deploy mode for a Spark Connect server; the driver runs where the
-    // gateway starts it.
+    // The gateway connects to each server where it started it; Spark 3.5 and 4.0 refuse any
+    // other mode for a Connect server anyway.
     'spark.submit.deployMode=client',
   ];
 }

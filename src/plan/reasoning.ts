@@ -41,7 +41,7 @@ export function planSteps(plan: Plan): PlanStep[] {
     {
       title: 'Where the drivers run',
       formula: `servers × (driver memory + max(384 MiB, 10 %)) = ${String(servers)} × (${driver} + ${formatSize(driverOverhead(input.driverMemory))}) = ${formatSize(plan.driverHostMemory)} on the gateway host`,
-      why: 'Spark refuses cluster deploy mode for a Spark Connect server ("Cluster deploy mode is not applicable to Spark Connect server"), so each driver runs in the process the gateway starts (spark.submit.deployMode=client); in YARN each server holds its Application Master and its executors in the queue.',
+      why: 'The gateway starts each server in client deploy mode (spark.submit.deployMode=client) and connects to it where it started it, so each driver runs on the gateway host; Spark 3.5 and 4.0 allow no other mode for a Connect server ("Cluster deploy mode is not applicable to Spark Connect server"). In YARN each server holds its Application Master and its executors in the queue.',
     },
     {
       title: 'Needed share',

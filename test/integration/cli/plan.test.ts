@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { readHadoopConfiguration } from '../../unit/plan/hadoop-configuration.ts';
+import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
 import { ROOT, runSparkplane as sparkplane } from '../deploy/sparkplane-cli.ts';
 
 const SEED = [
@@ -29,11 +30,14 @@ function asWritten(key: string, value: unknown): unknown {
 }
 
 let dir = '';
+let resources: ResourceCounts;
 before(() => {
+  resources = activeResources();
   dir = mkdtempSync(join(tmpdir(), 'sparkplane-plan-'));
 });
-after(() => {
+after(async () => {
   rmSync(dir, { recursive: true, force: true });
+  await assertNothingLeaked(resources, 'sparkplane plan runs');
 });
 
 describe('sparkplane plan', () => {

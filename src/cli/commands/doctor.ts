@@ -69,7 +69,7 @@ export const doctorCommand = defineCommand({
   name: 'doctor',
   summary: 'diagnose Spark connectivity layer by layer',
   description:
-    'Probe Spark ports layer by layer (DNS, TCP, TLS and mesh, protocol) and print the fix. ' +
+    'Probe Spark ports layer by layer (DNS, route, TCP, TLS and mesh, protocol) and print the fix. ' +
     "Targets are HOST:PORT[=SERVICE]; with --profile spark, give hosts and Spark's usual ports " +
     'are probed. All targets are probed at once within --timeout. HOST:PORT=agent targets a ' +
     '`sparkplane doctor agent` on the far end: NAT, MTU ladder and return-path checks; ' +

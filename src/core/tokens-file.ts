@@ -66,3 +66,21 @@ export function readTokensFile(file: string, what: string): Map<string, string> 
   });
   return tokens;
 }
+
+/**
+ * The token a client keeps in a file (as `sparkplane gateway token` printed it): its first line
+ * that is neither blank nor a `#` comment. `flag` names the option in the error.
+ */
+export function readTokenFromFile(file: string, flag: string): string {
+  const token = readNamedFile(file, 'token')
+    .toString('utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .find((line) => line !== '' && !line.startsWith('#'));
+  if (token === undefined)
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `invalid config: ${flag} ${file} holds no token; put the token on its first line`,
+    );
+  return token;
+}

@@ -13,7 +13,7 @@ import { findMix, MIXES, MIX_NAMES } from '../../bench/query-mix.ts';
 import { runBench } from '../../bench/run-bench.ts';
 import { fetchSessionSpread } from '../../bench/session-spread.ts';
 import { duration, oneOf, path, positiveInt } from '../../core/config/fields.ts';
-import { readNamedFile } from '../../core/config/read-named-file.ts';
+import { readTokenFromFile } from '../../core/tokens-file.ts';
 import { UsageError } from '../../core/errors.ts';
 import { VERSION } from '../../core/version.ts';
 import { defineCommand, option } from '../command.ts';
@@ -152,7 +152,9 @@ export const benchConnectCommand = defineCommand({
     const label = redactConnectUrl(config.url);
     const endpoint = await endpointOf(url, label, config.tlsCa);
     const adminToken =
-      config.adminTokenFile === undefined ? undefined : readAdminToken(config.adminTokenFile);
+      config.adminTokenFile === undefined
+        ? undefined
+        : readTokenFromFile(config.adminTokenFile, '--admin-token-file');
     // One connection first, so an endpoint that cannot be reached is one clear error (exit 3).
     (await openConnection(endpoint, config.connectTimeout)).close();
 
@@ -247,20 +249,6 @@ async function endpointOf(
     },
     label,
   };
-}
-
-/** The token of a token file: its first line that is neither blank nor a # comment. */
-function readAdminToken(file: string): string {
-  const token = readNamedFile(file, 'admin token')
-    .toString('utf8')
-    .split('\n')
-    .map((line) => line.trim())
-    .find((line) => line !== '' && !line.startsWith('#'));
-  if (token === undefined)
-    throw new UsageError(
-      `--admin-token-file ${file} holds no token; put the token on its first line`,
-    );
-  return token;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

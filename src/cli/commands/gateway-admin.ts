@@ -3,8 +3,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { duration, hostPort, path } from '../../core/config/fields.ts';
-import { readNamedFile } from '../../core/config/read-named-file.ts';
-import { ConfigError, SparkplaneError, UsageError } from '../../core/errors.ts';
+import { readTokenFromFile } from '../../core/tokens-file.ts';
+import { SparkplaneError, UsageError } from '../../core/errors.ts';
 import { newToken, principalProblem, tokenFileLine } from '../../gateway/auth/client-auth.ts';
 import { backendId } from '../../gateway/backends/backend-pool.ts';
 import { defineCommand, option } from '../command.ts';
@@ -198,7 +198,7 @@ async function admin(
   const url = `${target.adminUrl.replace(/\/+$/, '')}/api/gateway/${path}`;
   const headers: Record<string, string> = {};
   if (target.adminTokenFile !== undefined)
-    headers.authorization = `Bearer ${readToken(target.adminTokenFile)}`;
+    headers.authorization = `Bearer ${readTokenFromFile(target.adminTokenFile, '--admin-token-file')}`;
   let response: Response;
   try {
     response = await fetch(url, { method, headers, signal: AbortSignal.timeout(10_000) });
@@ -231,21 +231,6 @@ async function admin(
     );
   }
   return body;
-}
-
-/** The token in a token file: its first line that is not blank or a comment. */
-function readToken(file: string): string {
-  const token = readNamedFile(file, 'admin token')
-    .toString('utf8')
-    .split('\n')
-    .map((line) => line.trim())
-    .find((line) => line !== '' && !line.startsWith('#'));
-  if (token === undefined)
-    throw new ConfigError(
-      'CONFIG_INVALID',
-      `invalid config: the admin token file ${file} is empty`,
-    );
-  return token;
 }
 
 function backendTable(backends: readonly BackendView[]): string {

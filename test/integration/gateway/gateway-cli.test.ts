@@ -267,6 +267,6 @@ describe('sparkplane gateway backends / drain against an admin port with credent
       empty,
     ]);
     assert.equal(bad.code, 2);
-    assert.match(bad.err, /the admin token file .*empty is empty/);
+    assert.match(bad.err, /--admin-token-file .*empty holds no token/);
   });
 });

@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { duration, host, oneOf, path } from '../core/config/fields.ts';
+import { duration, host, oneOf, parsedText, path } from '../core/config/fields.ts';
 import { readNamedFile } from '../core/config/read-named-file.ts';
 import { ConfigError } from '../core/errors.ts';
 import { ISOLATION_LEVELS, parseGroupsFile, type GroupMap } from '../gateway/managed/isolation.ts';
@@ -17,28 +17,12 @@ import { option, type ConfigOf } from './command.ts';
 const DEFAULT_ISOLATED_MAX = 8;
 
 const sparkConfEntry = () =>
-  z.string().transform((text, ctx) => {
+  parsedText((text) => {
     const at = text.indexOf('=');
-    if (at <= 0) {
-      ctx.issues.push({ code: 'custom', message: 'must be KEY=VALUE', input: text });
-      return z.NEVER;
-    }
-    return [text.slice(0, at).trim(), text.slice(at + 1)] as const;
-  });
+    return at <= 0 ? undefined : ([text.slice(0, at).trim(), text.slice(at + 1)] as const);
+  }, 'must be KEY=VALUE');
 
-const portRange = () =>
-  z.string().transform((text, ctx) => {
-    const range = parsePortRange(text);
-    if (range === undefined) {
-      ctx.issues.push({
-        code: 'custom',
-        message: 'must be FIRST-LAST, ports 1–65535',
-        input: text,
-      });
-      return z.NEVER;
-    }
-    return range;
-  });
+const portRange = () => parsedText(parsePortRange, 'must be FIRST-LAST, ports 1–65535');
 
 export const managedOptions = {
   sparkHome: option.string(

@@ -70,6 +70,20 @@ export interface ShuffleGauges {
   readonly pendingWriteBytes: () => number;
 }
 
+/** The gauges of a running shuffle server. */
+export function serverGauges(server: {
+  readonly registry: { readonly executorCount: number; readonly applicationCount: number };
+  readonly streams: { readonly size: number };
+  readonly pendingWriteBytes: number;
+}): ShuffleGauges {
+  return {
+    registeredExecutors: () => server.registry.executorCount,
+    registeredApps: () => server.registry.applicationCount,
+    activeStreams: () => server.streams.size,
+    pendingWriteBytes: () => server.pendingWriteBytes,
+  };
+}
+
 /** Registers the shuffle metrics (names after Spark's own shuffle-service metrics). */
 export function subscribeShuffleMetrics(registry: Registry, gauges: ShuffleGauges): () => void {
   const registers = [registry];

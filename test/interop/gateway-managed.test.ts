@@ -10,6 +10,7 @@ import { forEachSparkVersion, inSparkRun } from './harness/run.ts';
 import { runPySpark } from './harness/spark-processes.ts';
 import { gatewayApi, startSparkplaneGateway } from './harness/sparkplane-processes.ts';
 import { freePort, waitUntil } from './harness/wait.ts';
+import { isRunning } from '../support/process-alive.ts';
 
 interface StepOutcome {
   readonly ok: boolean;
@@ -28,15 +29,6 @@ interface ApiSession {
   readonly userId: string;
   readonly backend: string;
 }
-
-const isRunning = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 forEachSparkVersion('sparkplane gateway launching a Spark Connect server per user', (install) => {
   it(

@@ -7,7 +7,11 @@ import { duration, host, path, port, portOrZero, positiveInt } from '../../core/
 import { ConfigError } from '../../core/errors.ts';
 import { createDashboardRoutes } from '../../dashboard/dashboard-routes.ts';
 import { shuffleAdminRoutes } from '../../shuffle/admin-api.ts';
-import { subscribeShuffleLogs, subscribeShuffleMetrics } from '../../shuffle/observability.ts';
+import {
+  serverGauges,
+  subscribeShuffleLogs,
+  subscribeShuffleMetrics,
+} from '../../shuffle/observability.ts';
 import { startSweeper } from '../../shuffle/registry/sweeper.ts';
 import { SHUFFLE_DEFAULTS, createShuffleServer } from '../../shuffle/server/shuffle-server.ts';
 import { defineCommand, option } from '../command.ts';
@@ -116,12 +120,7 @@ export const shuffleCommand = defineCommand({
         maxQueuedRequests: SHUFFLE_DEFAULTS.maxQueuedRequests,
         maxConnections: config.maxConnections,
       });
-      subscribeShuffleMetrics(metrics.registry, {
-        registeredExecutors: () => server.registry.executorCount,
-        registeredApps: () => server.registry.applicationCount,
-        activeStreams: () => server.streams.size,
-        pendingWriteBytes: () => server.pendingWriteBytes,
-      });
+      subscribeShuffleMetrics(metrics.registry, serverGauges(server));
       const bound = await server.listen();
       logger.info(
         {

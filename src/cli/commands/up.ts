@@ -17,7 +17,11 @@ import type { ManagedSettings } from '../../gateway/managed/managed-servers.ts';
 import { checkoutSpark, findSparkInstall } from '../../gateway/managed/spark-install.ts';
 import { subscribeGatewayLogs, subscribeGatewayMetrics } from '../../gateway/observability.ts';
 import { shuffleAdminRoutes } from '../../shuffle/admin-api.ts';
-import { subscribeShuffleLogs, subscribeShuffleMetrics } from '../../shuffle/observability.ts';
+import {
+  serverGauges,
+  subscribeShuffleLogs,
+  subscribeShuffleMetrics,
+} from '../../shuffle/observability.ts';
 import { startSweeper } from '../../shuffle/registry/sweeper.ts';
 import { SHUFFLE_DEFAULTS, createShuffleServer } from '../../shuffle/server/shuffle-server.ts';
 import { defineCommand, option, type CommandIo } from '../command.ts';
@@ -130,12 +134,7 @@ export const upCommand = defineCommand({
         maxQueuedRequests: SHUFFLE_DEFAULTS.maxQueuedRequests,
         maxConnections: SHUFFLE_DEFAULTS.maxConnections,
       });
-      subscribeShuffleMetrics(metrics.registry, {
-        registeredExecutors: () => shuffle.registry.executorCount,
-        registeredApps: () => shuffle.registry.applicationCount,
-        activeStreams: () => shuffle.streams.size,
-        pendingWriteBytes: () => shuffle.pendingWriteBytes,
-      });
+      subscribeShuffleMetrics(metrics.registry, serverGauges(shuffle));
       const services = [
         { name: 'gateway', close: (deadlineMs: number) => gateway.close(deadlineMs) },
       ];

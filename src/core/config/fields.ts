@@ -27,20 +27,27 @@ export const positiveInt = (what = 'a whole number of at least 1') =>
 export const path = () =>
   z.string({ error: 'must be a path' }).min(1, { error: 'must be a path, not empty' });
 
-/** `HOST:PORT`, `[v6]:PORT`; parsed into its parts. */
-export const hostPort = () =>
-  z.string({ error: 'must be HOST:PORT' }).transform((text, ctx) => {
-    const parsed = parseHostPort(text);
+/**
+ * Text that `parse` turns into a value; undefined from it is a bad value, described by `message`
+ * (and a value that is not text at all by `notText`).
+ */
+export const parsedText = <T>(
+  parse: (text: string) => T | undefined,
+  message: string,
+  notText = message,
+) =>
+  z.string({ error: notText }).transform((text, ctx) => {
+    const parsed = parse(text);
     if (parsed === undefined) {
-      ctx.issues.push({
-        code: 'custom',
-        message: 'must be HOST:PORT with a port 1–65535',
-        input: text,
-      });
+      ctx.issues.push({ code: 'custom', message, input: text });
       return z.NEVER;
     }
     return parsed;
   });
+
+/** `HOST:PORT`, `[v6]:PORT`; parsed into its parts. */
+export const hostPort = () =>
+  parsedText(parseHostPort, 'must be HOST:PORT with a port 1–65535', 'must be HOST:PORT');
 
 export function parseHostPort(text: string): { host: string; port: number } | undefined {
   const match = /^(?:\[([0-9A-Fa-f:.%a-z]+)\]|([A-Za-z0-9._-]+)):(\d{1,5})$/.exec(text.trim());

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as setTimeoutPromise } from 'node:timers/promises';
+import { isRunning } from '../../support/process-alive.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const BIN = join(ROOT, 'bin', 'sparkplane');
@@ -105,15 +106,6 @@ async function exitOf(child: Child): Promise<Exit> {
 function connect_(port: number): Socket {
   const socket = connect({ host: '127.0.0.1', port });
   return socket;
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function logRecords(stderr: string): Record<string, unknown>[] {

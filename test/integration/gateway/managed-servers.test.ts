@@ -21,6 +21,7 @@ import {
 } from '../../../src/gateway/wire/spark-connect-codecs.ts';
 import { makeFakeSparkHome, type FakeSparkHomeOptions } from '../../support/fake-spark-home.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
+import { isRunning } from '../../support/process-alive.ts';
 
 const SERVICE = '/spark.connect.SparkConnectService';
 // A port range of its own per run, away from the usual ephemeral ports.
@@ -73,15 +74,6 @@ async function waitFor<T>(
 }
 
 const serversOf = (gateway: Gateway): ManagedServerView[] => gateway.managed?.list() ?? [];
-
-const isRunning = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('managed Spark Connect servers', () => {
   let dir = '';

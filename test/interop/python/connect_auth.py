@@ -18,6 +18,7 @@ import json
 import sys
 import traceback
 
+from error_text import error_text
 from interop_retries import few_retries
 from pyspark.sql.connect.session import SparkSession
 
@@ -30,15 +31,6 @@ def connect(host, port, session_id, token=None, tls=True):
         parts.append(f"token={token}")
     return SparkSession(connection=";".join(parts))
 
-
-def error_text(error):
-    texts = []
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        texts.append(f"{type(error).__name__}: {error}")
-        error = error.__cause__ or error.__context__
-    return " <- ".join(texts)
 
 
 def main():

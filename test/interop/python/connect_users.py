@@ -14,20 +14,12 @@ import json
 import os
 import sys
 
+from error_text import error_text
 from interop_retries import few_retries
 from pyspark.sql.connect.session import SparkSession
 
 SIZES = {"alice": 30, "bob": 50}
 
-
-def error_text(error):
-    texts = []
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        texts.append(f"{type(error).__name__}: {error}")
-        error = error.__cause__ or error.__context__
-    return " <- ".join(texts)
 
 
 def main():

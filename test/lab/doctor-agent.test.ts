@@ -110,7 +110,6 @@ describe('sparkplane doctor with agents in a network-namespace lab', labTestOpti
 
   after(async () => {
     const made = lab;
-    net?.removeFiles();
     if (made === undefined) return;
     await made.teardown();
     assert.deepEqual(await made.leftovers(), [], 'the lab left nothing behind');

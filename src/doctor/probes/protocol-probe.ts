@@ -87,6 +87,20 @@ export function isHttpAnswer(answer: Answer): boolean {
  * The verdict when the exchange did not produce the expected protocol's answer: `expected` names
  * what was asked, e.g. "a Spark RPC request"; `whoCloses` what usually closes on it in silence.
  */
+/** A peer that sent our probe back unchanged: no Spark service, whatever it is. */
+export function echoCheck(context: ProtocolContext, result: ExchangeResult): Check {
+  const { target } = context;
+  return makeCheck(target, {
+    id: protocolCheckId(target),
+    layer: 'protocol',
+    evidence: { ...exchangeEvidence(result), echoed: true },
+    status: 'fail',
+    reason: 'wrong-protocol',
+    summary: `${remoteOf(context)} sent the ${SERVICE_FACTS[target.service].title} probe back unchanged: an echo service, a loop in a proxy or port forward, not the service`,
+    fix: fixWrongProtocol(target, 'an echo of what it receives', false),
+  });
+}
+
 export function otherAnswerCheck(
   context: ProtocolContext,
   result: ExchangeResult,

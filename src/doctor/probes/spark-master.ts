@@ -6,6 +6,7 @@ import type { Check } from '../model.ts';
 import { makeCheck } from './check.ts';
 import { fixAuthRequired, fixWrongProtocol } from './fixes.ts';
 import {
+  echoCheck,
   exchangeEvidence,
   otherAnswerCheck,
   protocolCheckId,
@@ -21,7 +22,8 @@ const SHUFFLE_SERVICE_ANSWER = /Unknown message type: 127|Executor is not regist
 
 export async function probeSparkMaster(context: ProtocolContext): Promise<Check> {
   const { target } = context;
-  const { result, reply, otherFrame } = await sparkRpcExchange(context, MASTER_PROBE_BODY);
+  const { result, reply, otherFrame, echoed } = await sparkRpcExchange(context, MASTER_PROBE_BODY);
+  if (echoed === true) return echoCheck(context, result);
   const remote = remoteOf(context);
   const base = {
     id: protocolCheckId(target),

@@ -20,6 +20,8 @@ export interface SparkRpcExchange {
   readonly reply?: Extract<TransportMessage, { type: 'RpcResponse' | 'RpcFailure' }>;
   /** A Spark frame came back, but not for our request. */
   readonly otherFrame?: TransportMessage;
+  /** Our own request came back byte for byte: an echo, not a Spark service. */
+  readonly echoed?: true;
 }
 
 /**
@@ -48,12 +50,18 @@ export async function sparkRpcExchange(
   body: Buffer,
 ): Promise<SparkRpcExchange> {
   const requestId = randomRequestId();
+  const request = encodeMessage({ type: 'RpcRequest', requestId, body });
   const result = await exchange(context.endpoint, context.budget, {
-    send: encodeMessage({ type: 'RpcRequest', requestId, body }),
+    send: request,
     tls: tlsOptionsFor(context, []),
     limitMs: PROTOCOL_LIMIT_MS,
     complete: answerIsComplete,
   });
+  if (
+    result.bytes.length >= request.length &&
+    result.bytes.subarray(0, request.length).equals(request)
+  )
+    return { result, echoed: true };
   const answer = identifyAnswer(result.bytes).answer;
   if (answer.kind !== 'spark-rpc') return { result };
   const { message } = answer;

@@ -9,6 +9,7 @@ import type { Check } from '../model.ts';
 import { makeCheck } from './check.ts';
 import { fixAuthRequired, fixWrongProtocol } from './fixes.ts';
 import {
+  echoCheck,
   exchangeEvidence,
   otherAnswerCheck,
   protocolCheckId,
@@ -35,7 +36,8 @@ export function shuffleProbeBody(): Buffer {
 
 export async function probeSparkShuffle(context: ProtocolContext): Promise<Check> {
   const { target } = context;
-  const { result, reply, otherFrame } = await sparkRpcExchange(context, shuffleProbeBody());
+  const { result, reply, otherFrame, echoed } = await sparkRpcExchange(context, shuffleProbeBody());
+  if (echoed === true) return echoCheck(context, result);
   const remote = remoteOf(context);
   const base = {
     id: protocolCheckId(target),

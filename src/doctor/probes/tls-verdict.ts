@@ -18,7 +18,7 @@ import {
 } from './fixes.ts';
 import { SERVICE_FACTS } from './service-facts.ts';
 import { describeAnswer, hexPrefix, identifyAnswer } from './wire/fingerprint.ts';
-import { readServerFlight } from './wire/tls-record.ts';
+import { isClientHello, readServerFlight } from './wire/tls-record.ts';
 
 export const TLS_CHECK_ID = 'tls.handshake';
 
@@ -124,6 +124,18 @@ export function classifyTls(target: Target, endpoint: Endpoint, seen: TlsObserva
       reason: failure.reason,
       summary: `the connection for the TLS probe failed: ${failure.summary}`,
     });
+  }
+
+  if (isClientHello(seen.raw)) {
+    const echo = `${remote} sent our TLS ClientHello back unchanged: it echoes what it receives and is no TLS server`;
+    return expectation === 'tls'
+      ? result(false, false, {
+          status: 'fail',
+          reason: 'plaintext',
+          summary: echo,
+          fix: fixPlaintextOnTlsPort(target),
+        })
+      : result(true, false, { status: 'pass', reason: 'plaintext', summary: echo });
   }
 
   const flight = readServerFlight(seen.raw);

@@ -134,6 +134,17 @@ describe('probeTarget against local servers', () => {
     servers.push(resetter);
     ports.resetter = await listen(resetter);
 
+    // Sends back whatever it receives, as an echo service or a looping port forward does.
+    const echo = tracked(
+      createServer((socket) => {
+        socket.on('error', () => undefined);
+        socket.pipe(socket);
+      }),
+      sockets,
+    );
+    servers.push(echo);
+    ports.echo = await listen(echo);
+
     // A redirecting sidecar tries its upstream first, then resets the accepted connection.
     const sidecar = createServer((socket) => {
       const timer = setTimeout(() => {
@@ -291,6 +302,17 @@ describe('probeTarget against local servers', () => {
     assert.match(snippets, /PeerAuthentication/);
     assert.match(snippets, /traffic\.sidecar\.istio\.io\/excludeInboundPorts/);
     assertLaterSkipped(checks, 'tls');
+  });
+
+  it('does not take its own Spark RPC request, echoed back, for a Spark answer', async () => {
+    for (const service of ['spark-master', 'spark-shuffle'] as const) {
+      const protocol = layer(await probe(target(ports.echo ?? 0, service)), 'protocol');
+      assert.equal(protocol.reason, 'wrong-protocol', `${service}: ${protocol.summary}`);
+      assert.equal(protocol.status, 'fail');
+      assert.equal(protocol.evidence.echoed, true);
+      assert.match(protocol.summary, /sent the .* probe back unchanged: an echo service/);
+      assertFixed(protocol);
+    }
   });
 
   it('reports a server that resets right after accept', async () => {

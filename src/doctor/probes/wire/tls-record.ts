@@ -12,6 +12,7 @@ export const TLS_CONTENT_TYPE = {
 } as const;
 
 const HANDSHAKE_TYPE = {
+  clientHello: 1,
   serverHello: 2,
   certificate: 11,
   certificateRequest: 13,
@@ -95,6 +96,15 @@ export function completeRecordBytes(bytes: Buffer): number {
 }
 
 /** Reads what the server sent; `undefined` when the bytes are not TLS at all. */
+/** Whether the bytes start with a client's first flight (a ClientHello): an echo, not a server. */
+export function isClientHello(bytes: Buffer): boolean {
+  return (
+    looksLikeTlsRecord(bytes) &&
+    bytes[0] === TLS_CONTENT_TYPE.handshake &&
+    bytes[RECORD_HEADER_BYTES] === HANDSHAKE_TYPE.clientHello
+  );
+}
+
 export function readServerFlight(bytes: Buffer): TlsServerFlight | undefined {
   if (!looksLikeTlsRecord(bytes)) return undefined;
   let records = 0;

@@ -1,5 +1,5 @@
 // The plan explained step by step: each number with the formula that made it, the values put in,
-// and why the rule holds (the seed guide's rule where there is one, and where it was changed).
+// and why the rule holds (the EMR guide's rule where there is one, and where it was changed).
 import { formatSize } from '../core/units.ts';
 import {
   BURST_PERCENT,

@@ -42,7 +42,7 @@ export interface Plan {
   readonly defaultQueue: QueueShare;
 }
 
-/** The seed guide's minimum: one server can fail or restart while two still serve. */
+/** The EMR guide's minimum: one server can fail or restart while two still serve. */
 export const MIN_SERVERS = 3;
 /** Guaranteed capacity is twice the drivers' share (see docs/plan.md, "Queue capacity"). */
 export const HEADROOM_FACTOR = 2;
@@ -62,7 +62,7 @@ export function serverCount(concurrentUsers: number, usersPerServer: number): nu
   return Math.max(MIN_SERVERS, Math.ceil(concurrentUsers / usersPerServer));
 }
 
-/** The seed guide's formula: drivers × driver memory / cluster memory, in percent. */
+/** The EMR guide's formula: drivers × driver memory / cluster memory, in percent. */
 export function neededPercent(
   drivers: number,
   driverMemory: number,

@@ -12,7 +12,7 @@ import { readHadoopConfiguration } from '../../unit/plan/hadoop-configuration.ts
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
 import { ROOT, runSparkplane as sparkplane } from '../deploy/sparkplane-cli.ts';
 
-const SEED = [
+const GUIDE_EXAMPLE = [
   'plan',
   '--concurrent-users',
   '20',
@@ -42,7 +42,7 @@ after(async () => {
 
 describe('sparkplane plan', () => {
   it("prints the guide's example step by step and writes nothing without --output-dir", async () => {
-    const run = await sparkplane(SEED);
+    const run = await sparkplane(GUIDE_EXAMPLE);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, '');
     assert.match(run.stdout, /^Plan for 20 concurrent users, 4 GiB drivers, 640 GiB/);
@@ -55,7 +55,14 @@ describe('sparkplane plan', () => {
   });
 
   it('--json prints the plan', async () => {
-    const run = await sparkplane([...SEED, '--json', '--queue', 'bi', '--users-per-server', '4']);
+    const run = await sparkplane([
+      ...GUIDE_EXAMPLE,
+      '--json',
+      '--queue',
+      'bi',
+      '--users-per-server',
+      '4',
+    ]);
     assert.equal(run.code, 0, run.stderr);
     const plan = JSON.parse(run.stdout) as Record<string, unknown>;
     assert.equal(plan.servers, 5);
@@ -93,7 +100,13 @@ describe('sparkplane plan', () => {
 
   it('--output-dir writes the queue config, the gateway config and the units from deploy/', async () => {
     const out = join(dir, 'out');
-    const run = await sparkplane([...SEED, '--output-dir', out, '--spark-home', '/opt/spark']);
+    const run = await sparkplane([
+      ...GUIDE_EXAMPLE,
+      '--output-dir',
+      out,
+      '--spark-home',
+      '/opt/spark',
+    ]);
     assert.equal(run.code, 0, run.stderr);
     const names = [
       'capacity-scheduler.xml',
@@ -127,7 +140,13 @@ describe('sparkplane plan', () => {
     assert.equal(gateway.sparkHome, '/opt/spark');
 
     // A second run replaces the files.
-    const again = await sparkplane([...SEED, '--output-dir', out, '--concurrent-users', '40']);
+    const again = await sparkplane([
+      ...GUIDE_EXAMPLE,
+      '--output-dir',
+      out,
+      '--concurrent-users',
+      '40',
+    ]);
     assert.equal(again.code, 0, again.stderr);
     const replaced = parse(readFileSync(join(out, 'gateway.yaml'), 'utf8')) as Record<
       string,
@@ -138,7 +157,7 @@ describe('sparkplane plan', () => {
 
   it('the gateway config it writes loads in `sparkplane gateway --print-config`', async () => {
     const out = join(dir, 'roundtrip');
-    assert.equal((await sparkplane([...SEED, '--output-dir', out])).code, 0);
+    assert.equal((await sparkplane([...GUIDE_EXAMPLE, '--output-dir', out])).code, 0);
     const written = parse(readFileSync(join(out, 'gateway.yaml'), 'utf8')) as Record<
       string,
       unknown
@@ -177,7 +196,7 @@ describe('sparkplane plan refuses bad input with exit code 2 and one line', () =
   ];
   for (const [what, args, pattern] of cases)
     it(what, async () => {
-      const run = await sparkplane([...SEED, ...args]);
+      const run = await sparkplane([...GUIDE_EXAMPLE, ...args]);
       assert.equal(run.code, 2, `${run.stdout}${run.stderr}`);
       assert.equal(run.stdout, '');
       assert.match(run.stderr, pattern);
@@ -193,7 +212,7 @@ describe('sparkplane plan refuses bad input with exit code 2 and one line', () =
   it('an output folder it cannot write ends with exit code 1', async () => {
     const blocker = join(dir, 'a-file');
     writeFileSync(blocker, '');
-    const run = await sparkplane([...SEED, '--output-dir', join(blocker, 'out')]);
+    const run = await sparkplane([...GUIDE_EXAMPLE, '--output-dir', join(blocker, 'out')]);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /cannot write the plan's files into .*--output-dir/);
   });

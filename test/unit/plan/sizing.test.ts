@@ -1,4 +1,4 @@
-// The sizing rules: the seed guide's example reproduced, the minimum of three servers, rounding
+// The sizing rules: the EMR guide's example reproduced, the minimum of three servers, rounding
 // that never adds a point for float noise, and every refusal with the flag to change.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -40,7 +40,7 @@ function refusal(overrides: Partial<PlanInput>, code: string, pattern: RegExp): 
   );
 }
 
-describe('the seed guide example', () => {
+describe('the EMR guide example', () => {
   it('20 sessions × 4 GB / 640 GB is 12.5 %, which the headroom rule turns into 30 %, max 40 %', () => {
     const needed = neededPercent(20, 4 * GIB, 640 * GIB);
     assert.equal(needed, 12.5);

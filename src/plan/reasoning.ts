@@ -80,6 +80,7 @@ export function renderPlanText(plan: Plan, files: readonly WrittenFile[]): strin
   const { input } = plan;
   const lines = [
     `Plan for ${String(input.concurrentUsers)} concurrent users, ${formatSize(input.driverMemory)} drivers, ${formatSize(input.clusterMemory)} of cluster memory`,
+    '("the guide": Scaling SparkConnect on Amazon EMR on EC2; docs/plan.md explains each rule)',
     '',
   ];
   planSteps(plan).forEach((step, index) => {

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { readHadoopConfiguration } from '../../unit/plan/hadoop-configuration.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
-import { ROOT, runSparkplane as sparkplane } from '../deploy/sparkplane-cli.ts';
+import { ROOT, runSparkplane as sparkplane } from '../../support/sparkplane-cli.ts';
 
 const GUIDE_EXAMPLE = [
   'plan',

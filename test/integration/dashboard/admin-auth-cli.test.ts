@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { newToken, tokenFileLine } from '../../../src/core/tokens-file.ts';
-import { freePort, runSparkplane, startService, type RunningService } from './child-service.ts';
+import { runSparkplane } from '../../support/sparkplane-cli.ts';
+import { freePort, startService, type RunningService } from '../../support/sparkplane-service.ts';
 
 const alice = newToken();
 const bob = newToken();

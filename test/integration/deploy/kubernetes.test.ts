@@ -19,7 +19,7 @@ import type { IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IService } from 'kubernetes-models/v1/Service';
-import { ROOT, printedConfig } from './sparkplane-cli.ts';
+import { ROOT, printedConfig } from '../../support/sparkplane-cli.ts';
 
 const DIR = join(ROOT, 'deploy', 'kubernetes');
 

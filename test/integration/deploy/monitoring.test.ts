@@ -12,13 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { startFakeSparkConnect, type FakeSparkConnect } from '../../support/fake-spark-connect.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
-import { ROOT } from './sparkplane-cli.ts';
-import {
-  exposedMetricNames,
-  freePort,
-  startService,
-  type RunningService,
-} from './running-service.ts';
+import { prerequisiteOptions, programMissing } from '../../support/prerequisite.ts';
+import { ROOT } from '../../support/sparkplane-cli.ts';
+import { freePort, startService, type RunningService } from '../../support/sparkplane-service.ts';
+import { exposedMetricNames } from './metric-names.ts';
 
 const PROMETHEUS = join(ROOT, 'deploy', 'prometheus');
 const DASHBOARD = join(ROOT, 'deploy', 'grafana', 'sparkplane-dashboard.json');
@@ -29,13 +26,11 @@ const PROMTOOL_MISSING =
   'promtool is not installed: the Prometheus checks need it (Debian/Ubuntu: apt-get install prometheus)';
 
 function promtoolMissing(): string | undefined {
-  const probe = spawnSync('promtool', ['--version'], { stdio: 'ignore' });
-  return probe.error === undefined && probe.status === 0 ? undefined : PROMTOOL_MISSING;
+  return programMissing('promtool', PROMTOOL_MISSING);
 }
 
 function promtoolOptions(): { skip?: string } {
-  const missing = promtoolMissing();
-  return missing === undefined || process.env.CI === 'true' ? {} : { skip: missing };
+  return prerequisiteOptions(promtoolMissing());
 }
 
 function promtool(args: readonly string[]): { status: number | null; output: string } {

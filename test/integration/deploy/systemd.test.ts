@@ -16,7 +16,8 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ROOT, printedConfig, runSparkplane } from './sparkplane-cli.ts';
+import { prerequisiteOptions, programMissing } from '../../support/prerequisite.ts';
+import { ROOT, printedConfig, runSparkplane } from '../../support/sparkplane-cli.ts';
 
 const DIR = join(ROOT, 'deploy', 'systemd');
 const SYSTEM_UNITS = '/usr/lib/systemd/system';
@@ -25,14 +26,12 @@ const MISSING =
   'systemd-analyze is not installed: the unit checks need it (Debian/Ubuntu: apt-get install systemd)';
 
 function analyzeMissing(): string | undefined {
-  const probe = spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' });
-  return probe.error === undefined && probe.status === 0 ? undefined : MISSING;
+  return programMissing('systemd-analyze', MISSING);
 }
 
 /** Skipped with the reason where systemd-analyze is missing, except under CI=true. */
 function analyzeOptions(): { skip?: string } {
-  const missing = analyzeMissing();
-  return missing === undefined || process.env.CI === 'true' ? {} : { skip: missing };
+  return prerequisiteOptions(analyzeMissing());
 }
 
 type Unit = Map<string, string[]>;

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ROOT, runSparkplane } from './sparkplane-cli.ts';
+import { ROOT, runSparkplane } from '../../support/sparkplane-cli.ts';
 
 const HADOOP_VERSION = '3.4.1';
 const LIB = join(ROOT, '.cache', 'hadoop-yarn', HADOOP_VERSION, 'lib');

@@ -2,43 +2,18 @@
 // 127.0.0.1/2/3, `sparkplane doctor HOST:PORT=agent` (with --idle-probe), `doctor matrix`, their
 // JSON and exit codes, usage errors, and the agents' clean exit on SIGTERM.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LAYERS, REASONS, STATUSES } from '../../../src/doctor/model.ts';
+import { BIN, ROOT, runSparkplane, type CliRun } from '../../support/sparkplane-cli.ts';
+import { freePort } from '../../support/sparkplane-service.ts';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'bin', 'sparkplane');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function sparkplane(args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      BIN,
-      args,
-      { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-        done({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
-  const address = server.address();
-  await new Promise((done) => server.close(done));
-  return typeof address === 'object' && address !== null ? address.port : 0;
+/** The real command with colours off, so its text output reads the same on every terminal. */
+function sparkplane(args: readonly string[]): Promise<CliRun> {
+  return runSparkplane(args, { NO_COLOR: '1' });
 }
 
 /** Starts an agent and resolves once it logs that it listens. */
@@ -103,6 +78,10 @@ describe('sparkplane doctor agent / doctor matrix (CLI)', () => {
   const hosts = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
   let port = 0;
   const dir = mkdtempSync(join(tmpdir(), 'sparkplane-agent-cli-'));
+
+  /** `doctor matrix` over `nodes` (a comma list) on the agents' port. */
+  const matrix = (nodes: string, ...more: string[]): Promise<CliRun> =>
+    sparkplane(['doctor', 'matrix', '--nodes', nodes, '--port', String(port), ...more]);
 
   before(async () => {
     port = await freePort();
@@ -173,17 +152,7 @@ describe('sparkplane doctor agent / doctor matrix (CLI)', () => {
 
   it('prints the matrix of three agents as JSON with a check per pair, JUnit too, exit 0', async () => {
     const junit = join(dir, 'matrix.xml');
-    const run = await sparkplane([
-      'doctor',
-      'matrix',
-      '--nodes',
-      hosts.join(','),
-      '--port',
-      String(port),
-      '--json',
-      '--junit',
-      junit,
-    ]);
+    const run = await matrix(hosts.join(','), '--json', '--junit', junit);
     assert.equal(run.code, 0, run.stderr + run.stdout);
     const report = JSON.parse(run.stdout) as {
       checks: JsonCheck[];
@@ -209,14 +178,7 @@ describe('sparkplane doctor agent / doctor matrix (CLI)', () => {
       readFileSync(junit, 'utf8'),
       /<testsuites name="sparkplane doctor" tests="9" failures="0"/,
     );
-    const text = await sparkplane([
-      'doctor',
-      'matrix',
-      '--nodes',
-      hosts.join(','),
-      '--port',
-      String(port),
-    ]);
+    const text = await matrix(hosts.join(','));
     assert.match(
       text.stdout,
       /reachability on port \d+ \(rows: from, columns: to\)\n +1 +2 +3\n +1 127\.0\.0\.1 +\. +\. +\./,
@@ -224,25 +186,10 @@ describe('sparkplane doctor agent / doctor matrix (CLI)', () => {
   });
 
   it('exits 3 when no agent can be reached, and 1 when a node has none', async () => {
-    const none = await sparkplane([
-      'doctor',
-      'matrix',
-      '--nodes',
-      '127.0.0.5',
-      '--port',
-      String(port),
-    ]);
+    const none = await matrix('127.0.0.5');
     assert.equal(none.code, 3, none.stdout);
     assert.match(none.stdout, /\?/);
-    const some = await sparkplane([
-      'doctor',
-      'matrix',
-      '--nodes',
-      '127.0.0.1,127.0.0.5',
-      '--port',
-      String(port),
-      '--json',
-    ]);
+    const some = await matrix('127.0.0.1,127.0.0.5', '--json');
     assert.equal(some.code, 1);
     const report = JSON.parse(some.stdout) as { matrix: { rows: string[] } };
     assert.deepEqual(report.matrix.rows, ['.X', '??']);

@@ -1,12 +1,10 @@
-// `sparkplane gateway` or `sparkplane shuffle` as a child process on 127.0.0.1 for the admin-auth
-// CLI tests: started with JSON logs, ready once its admin port listens, stopped by its pid
-// (SIGTERM, then SIGKILL after a grace period); and a command that ends by itself, with a timeout.
-import { execFile, spawn } from 'node:child_process';
+// A long-running `sparkplane gateway` or `sparkplane shuffle` as a child process on 127.0.0.1:
+// started with JSON logs, ready once its admin port listens, stopped by its pid (SIGTERM, then
+// SIGKILL after a grace period).
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { BIN, ROOT } from './sparkplane-cli.ts';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'bin', 'sparkplane');
 const START_MS = 30_000;
 const STOP_MS = 10_000;
 
@@ -39,15 +37,16 @@ export function startService(command: string, args: readonly string[]): Promise<
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
-  let exitedAlready = false;
+  // 'close' rather than exitCode: stop() resolves only once stderr is drained as well.
+  let closed = false;
   const exited = new Promise<void>((resolveExit) => {
     child.once('close', () => {
-      exitedAlready = true;
+      closed = true;
       resolveExit();
     });
   });
   const stop = async (): Promise<void> => {
-    if (exitedAlready) return;
+    if (closed) return;
     child.kill('SIGTERM');
     const killer = setTimeout(() => child.kill('SIGKILL'), STOP_MS);
     await exited;
@@ -77,26 +76,5 @@ export function startService(command: string, args: readonly string[]): Promise<
       clearTimeout(timer);
       resolveService({ pid: child.pid, adminPort: Number(match[1]), log: () => log, stop });
     });
-  });
-}
-
-export interface CliRun {
-  /** null when it was killed by the timeout. */
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-export function runSparkplane(args: readonly string[], timeoutMs = 30_000): Promise<CliRun> {
-  return new Promise((resolveRun) => {
-    execFile(
-      BIN,
-      args,
-      { cwd: ROOT, timeout: timeoutMs, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-        resolveRun({ code, stdout, stderr });
-      },
-    );
   });
 }

@@ -1,9 +1,9 @@
-// The real `sparkplane` command as a child process that ends by itself (plan, --print-config):
-// its exit code and output, killed if it runs past the timeout.
+// The real `sparkplane` command as a child process that ends by itself (plan, --print-config,
+// usage errors): its exit code and output, killed if it runs past the timeout.
 import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 
-export const ROOT = resolve(import.meta.dirname, '../../..');
+export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin', 'sparkplane');
 
 export interface CliRun {

@@ -5,19 +5,11 @@ import { describe, it } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
 import { escapeXml, renderCapacityScheduler } from '../../../src/plan/capacity-scheduler.ts';
 import { planDeployment, type PlanInput } from '../../../src/plan/sizing.ts';
+import { emrExample, GIB } from './emr-example.ts';
 import { readHadoopConfiguration } from './hadoop-configuration.ts';
 
-const GIB = 1024 ** 3;
-
 function plan(overrides: Partial<PlanInput> = {}) {
-  return planDeployment({
-    concurrentUsers: 20,
-    usersPerServer: 5,
-    driverMemory: 4 * GIB,
-    clusterMemory: 640 * GIB,
-    queue: 'sparkconnect',
-    ...overrides,
-  });
+  return planDeployment(emrExample(overrides));
 }
 
 describe('capacity-scheduler.xml', () => {

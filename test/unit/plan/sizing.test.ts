@@ -12,23 +12,11 @@ import {
   userLimitFactor,
   type PlanInput,
 } from '../../../src/plan/sizing.ts';
-
-const GIB = 1024 ** 3;
-
-function input(overrides: Partial<PlanInput> = {}): PlanInput {
-  return {
-    concurrentUsers: 20,
-    usersPerServer: 5,
-    driverMemory: 4 * GIB,
-    clusterMemory: 640 * GIB,
-    queue: 'sparkconnect',
-    ...overrides,
-  };
-}
+import { emrExample, GIB } from './emr-example.ts';
 
 function refusal(overrides: Partial<PlanInput>, code: string, pattern: RegExp): void {
   assert.throws(
-    () => planDeployment(input(overrides)),
+    () => planDeployment(emrExample(overrides)),
     (error: unknown) => {
       assert.ok(error instanceof PlanError);
       assert.equal(error.code, code);
@@ -49,7 +37,7 @@ describe('the EMR guide example', () => {
   });
 
   it('plans 4 servers for 20 users, 2.5 % needed, queues 30/40 and 70/100', () => {
-    const plan = planDeployment(input());
+    const plan = planDeployment(emrExample());
     assert.equal(plan.servers, 4);
     assert.equal(plan.driversMemory, 16 * GIB);
     assert.equal(plan.neededPercent, 2.5);
@@ -113,7 +101,7 @@ describe('queue capacity', () => {
 
   it('a large plan: 50 users of 8 GiB drivers on 256 GiB need 31.25 % → 63 %, max 73 %', () => {
     const plan = planDeployment(
-      input({ concurrentUsers: 50, driverMemory: 8 * GIB, clusterMemory: 256 * GIB }),
+      emrExample({ concurrentUsers: 50, driverMemory: 8 * GIB, clusterMemory: 256 * GIB }),
     );
     assert.equal(plan.servers, 10);
     assert.equal(plan.neededPercent, 31.25);
@@ -145,7 +133,7 @@ describe('refusals', () => {
       /94 % of the cluster \(2 × 46.88 % for 3 servers × 100 GiB\).*less than 10 %/,
     );
     // 45 % → exactly 90 %: still planned.
-    const plan = planDeployment(input({ concurrentUsers: 10, driverMemory: 96 * GIB }));
+    const plan = planDeployment(emrExample({ concurrentUsers: 10, driverMemory: 96 * GIB }));
     assert.equal(plan.connectQueue.capacity, 90);
     assert.equal(plan.defaultQueue.capacity, 10);
   });

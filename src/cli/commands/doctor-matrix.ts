@@ -1,14 +1,13 @@
 // `sparkplane doctor matrix`: asks the agent on every node to probe every node's agent on one
 // port and prints who reaches whom as an N×N grid, with a check per pair.
-import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration, path, port, positiveInt } from '../../core/config/fields.ts';
-import { ConfigError, UsageError } from '../../core/errors.ts';
+import { UsageError } from '../../core/errors.ts';
 import { runMatrix } from '../../doctor/matrix.ts';
 import { DOCTOR_EXIT } from '../../doctor/report.ts';
 import { terminalProgress } from '../../doctor/run-doctor.ts';
 import { defineCommand, option } from '../command.ts';
+import { isBareHost, listFileLines } from './doctor-inputs.ts';
 import { report, reportOptions } from './doctor-report.ts';
 
 /** More nodes than this make a grid nobody reads and N² probes nobody waits for. */
@@ -76,23 +75,11 @@ export const doctorMatrixCommand = defineCommand({
 function splitHosts(items: readonly string[]): string[] {
   const hosts = items.flatMap((item) => item.split(/[\s,]+/)).filter((item) => item !== '');
   for (const hostName of hosts)
-    if (isIP(hostName) === 0 && !/^[A-Za-z0-9._-]+$/.test(hostName))
+    if (!isBareHost(hostName))
       throw new UsageError(`node "${hostName}" must be a host name or IP address, without a port`);
   return [...new Set(hosts)];
 }
 
 async function hostsFromFile(file: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(
-      'CONFIG_UNREADABLE',
-      `cannot read the nodes file ${file}: ${String(error)}`,
-      {
-        cause: error,
-      },
-    );
-  }
-  return splitHosts(text.split('\n').map((line) => line.replace(/#.*/, '').trim()));
+  return splitHosts(await listFileLines(file, 'nodes file'));
 }

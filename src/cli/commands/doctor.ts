@@ -2,11 +2,9 @@
 // `doctor lint` checks config files, `doctor explain` reads Spark logs, `doctor agent` runs the
 // far end of two-ended checks and `doctor matrix` asks agents to probe each other. All print one
 // report: text grouped by layer (plain without a terminal or with NO_COLOR), --json, --junit FILE.
-import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration, oneOf, path, portOrZero } from '../../core/config/fields.ts';
-import { ConfigError, UsageError } from '../../core/errors.ts';
+import { UsageError } from '../../core/errors.ts';
 import { DEFAULT_CALLBACK_PORT } from '../../doctor/agent/messages.ts';
 import { idleProbeAgents, openCallback } from '../../doctor/agent-run.ts';
 import { explainLog } from '../../doctor/explain/explain-log.ts';
@@ -18,6 +16,7 @@ import { checkLocalKeepalive } from '../../doctor/session-checks.ts';
 import { parseTarget, profileTargets, type Target } from '../../doctor/targets.ts';
 import { defineCommand, option } from '../command.ts';
 import { doctorAgentCommand } from './doctor-agent.ts';
+import { isBareHost, listFileLines } from './doctor-inputs.ts';
 import { doctorMatrixCommand } from './doctor-matrix.ts';
 import { report, reportOptions } from './doctor-report.ts';
 
@@ -166,20 +165,8 @@ export const doctorCommand = defineCommand({
 });
 
 async function targetsFromFile(file: string, profile: 'spark' | undefined): Promise<Target[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(
-      'CONFIG_UNREADABLE',
-      `cannot read the targets file ${file}: ${String(error)}`,
-      {
-        cause: error,
-      },
-    );
-  }
-  return text.split('\n').flatMap((raw, index) => {
-    const line = raw.replace(/#.*/, '').trim();
+  const lines = await listFileLines(file, 'targets file');
+  return lines.flatMap((line, index) => {
     if (line === '') return [];
     try {
       return resolveTargets(line.split(/\s+/), profile);
@@ -194,7 +181,7 @@ async function targetsFromFile(file: string, profile: 'spark' | undefined): Prom
 function resolveTargets(args: readonly string[], profile: 'spark' | undefined): Target[] {
   if (profile !== undefined) {
     return args.flatMap((hostName) => {
-      if (isIP(hostName) === 0 && !/^[A-Za-z0-9._-]+$/.test(hostName)) {
+      if (!isBareHost(hostName)) {
         throw new UsageError(
           `with --profile, "${hostName}" must be a bare host (the profile supplies the ports)`,
         );

@@ -14,6 +14,9 @@ export type Answer =
       readonly errno: string | null;
     };
 
+/** How any exchange ends when no answer comes: its own limit, or the connection's end. */
+type Ending = Extract<Answer, { kind: 'timeout' | 'closed' }>;
+
 export type Transfer =
   { readonly kind: 'done'; readonly elapsedMs: number } | Exclude<Answer, { kind: 'answer' }>;
 
@@ -43,6 +46,9 @@ export interface Waiter {
   end(how: 'fin' | 'reset' | 'error', errno: string | null): void;
 }
 
+/** What an exchange does with its answer line and, when it expects raw bytes, their end. */
+type Handlers = Pick<Waiter, 'line'> & Partial<Pick<Waiter, 'rawDone'>>;
+
 export function makeSession(
   socket: Socket,
   remote: AddressPort,
@@ -61,46 +67,52 @@ export function makeSession(
 
   /**
    * One exchange: resolves once, clears its timer and the slot, whatever ends it. Exchanges run
-   * one after another (answers carry no order of their own), each timed from its own start.
+   * one after another (answers carry no order of their own), each timed from its own start. A
+   * timeout or the connection's end finishes every kind of exchange alike; `handle` says only what
+   * the answer line (and, for a transfer from the agent, the end of its raw bytes) means.
    */
   const exchange = <T>(
     limitMs: number,
-    onTimeout: (waitedMs: number) => T,
-    build: (finish: (value: T) => void) => Waiter,
+    handle: (finish: (value: T | Ending) => void) => Handlers,
     send: () => void,
-  ): Promise<T> => {
-    const run = queue.then(() => exchangeNow(limitMs, onTimeout, build, send));
+  ): Promise<T | Ending> => {
+    const run = queue.then(() => exchangeNow(limitMs, handle, send));
     queue = run;
     return run;
   };
 
   const exchangeNow = <T>(
     limitMs: number,
-    onTimeout: (waitedMs: number) => T,
-    build: (finish: (value: T) => void) => Waiter,
+    handle: (finish: (value: T | Ending) => void) => Handlers,
     send: () => void,
-  ): Promise<T> =>
+  ): Promise<T | Ending> =>
     new Promise((resolve) => {
       const began = performance.now();
       if (socket.destroyed) {
         const end = slot.ended() ?? { how: 'fin', errno: null };
-        build(resolve).end(end.how, end.errno);
+        resolve({ kind: 'closed', how: end.how, errno: end.errno });
         return;
       }
-      const finish = (value: T): void => {
+      const finish = (value: T | Ending): void => {
         clearTimeout(timer);
         slot.set(undefined);
         resolve(value);
       };
       const timer = setTimeout(() => {
-        finish(onTimeout(performance.now() - began));
+        finish({ kind: 'timeout', waitedMs: performance.now() - began });
       }, limitMs);
-      slot.set(build(finish));
+      const handlers = handle(finish);
+      slot.set({
+        line: handlers.line,
+        raw: () => undefined,
+        rawDone: handlers.rawDone ?? (() => undefined),
+        end: (how, errno) => {
+          finish({ kind: 'closed', how, errno });
+        },
+      });
       send();
     });
 
-  const ended = (how: 'fin' | 'reset' | 'error', errno: string | null) =>
-    ({ kind: 'closed', how, errno }) as const;
   const answerOf = (body: Record<string, unknown>): Answer => {
     if (body.ok === true) return { kind: 'answer', body };
     const error = (body.error ?? {}) as { code?: unknown; message?: unknown };
@@ -115,15 +127,9 @@ export function makeSession(
     const id = nextId++;
     return exchange<Answer>(
       limitMs,
-      (waitedMs) => ({ kind: 'timeout', waitedMs }),
       (finish) => ({
         line: (answer) => {
           finish(answerOf(answer));
-        },
-        raw: () => undefined,
-        rawDone: () => undefined,
-        end: (how, errno) => {
-          finish(ended(how, errno));
         },
       }),
       () => socket.write(encodeRequest({ ...body, id })),
@@ -140,7 +146,6 @@ export function makeSession(
       const id = nextId++;
       return exchange<Transfer>(
         limitMs,
-        (waitedMs) => ({ kind: 'timeout', waitedMs }),
         (finish) => ({
           line: (answer) => {
             const result = answerOf(answer);
@@ -149,11 +154,6 @@ export function makeSession(
                 ? { kind: 'done', elapsedMs: performance.now() - began }
                 : result,
             );
-          },
-          raw: () => undefined,
-          rawDone: () => undefined,
-          end: (how, errno) => {
-            finish(ended(how, errno));
           },
         }),
         () => {
@@ -167,19 +167,14 @@ export function makeSession(
       const id = nextId++;
       return exchange<Transfer>(
         limitMs,
-        (waitedMs) => ({ kind: 'timeout', waitedMs }),
         (finish) => ({
           line: (answer) => {
             const result = answerOf(answer);
             if (result.kind !== 'answer') finish(result);
             else expectRaw(bytes);
           },
-          raw: () => undefined,
           rawDone: () => {
             finish({ kind: 'done', elapsedMs: performance.now() - began });
-          },
-          end: (how, errno) => {
-            finish(ended(how, errno));
           },
         }),
         () => socket.write(encodeRequest({ id, op: 'source', bytes })),

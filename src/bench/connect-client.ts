@@ -130,11 +130,11 @@ function wrap(session: http2.ClientHttp2Session, endpoint: ConnectEndpoint): Con
           timeoutMs,
           metadata: endpoint.metadata,
         });
-        return { ...EMPTY, status: reply.status, message: reply.message };
+        return { ...NO_OUTCOME, status: reply.status, message: reply.message };
       } catch (error) {
         const timedOut = error instanceof GatewayError && error.message.includes('no reply within');
         return {
-          ...EMPTY,
+          ...NO_OUTCOME,
           timedOut,
           message: error instanceof Error ? error.message : String(error),
           ...(timedOut ? {} : { transportError: transportText(error) }),
@@ -144,7 +144,8 @@ function wrap(session: http2.ClientHttp2Session, endpoint: ConnectEndpoint): Con
   };
 }
 
-const EMPTY: ExecuteOutcome = {
+/** An outcome with nothing received: the base of every failed or answerless execution. */
+export const NO_OUTCOME: ExecuteOutcome = {
   status: -1,
   message: '',
   rows: 0,
@@ -165,7 +166,11 @@ function executePlan(
     try {
       stream = session.request(headers);
     } catch (error) {
-      resolve({ ...EMPTY, message: transportText(error), transportError: transportText(error) });
+      resolve({
+        ...NO_OUTCOME,
+        message: transportText(error),
+        transportError: transportText(error),
+      });
       return;
     }
     const decoder = createGrpcMessageDecoder({ maxMessageBytes: MAX_MESSAGE_BYTES });

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { benchQueryFinished, benchSession } from './bench-channels.ts';
 import { createBenchStats, type BenchStats, type QueryOutcome } from './bench-stats.ts';
 import {
+  NO_OUTCOME,
   openConnection,
   type ConnectConnection,
   type ConnectEndpoint,
@@ -252,13 +253,3 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   for (const connection of connections) connection?.close();
   return { startedAt, elapsedMs, endedBy, options, stats, sessions, spread, releases };
 }
-
-const NO_OUTCOME: ExecuteOutcome = {
-  status: -1,
-  message: '',
-  rows: 0,
-  arrowBytes: 0,
-  batches: 0,
-  resultComplete: false,
-  timedOut: false,
-};

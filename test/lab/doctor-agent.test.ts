@@ -13,6 +13,12 @@ import { labTestOptions } from './support/lab-host.ts';
 import type { LabProcess } from './support/lab-process.ts';
 import { createLab, type Lab } from './support/lab.ts';
 import {
+  BLACKHOLE_MTU,
+  letFragNeededThrough,
+  mtuBlackhole,
+  natWithIdleExpiry,
+} from './support/router-faults.ts';
+import {
   buildThreeNamespaces,
   LAB_ADDRESSES as A,
   type ThreeNamespaces,
@@ -83,28 +89,8 @@ describe('sparkplane doctor with agents in a network-namespace lab', labTestOpti
     await net.routerRule(
       `ct state invalid tcp dport ${String(PORTS.idleReset)} reject with tcp reset`,
     );
-    await lab.nft(
-      net.router,
-      `table ip lab_nat {\n  chain out_nat {\n    type nat hook postrouting priority 100;\n    oifname "r1" tcp dport { ${String(PORTS.idleSilent)}, ${String(PORTS.idleReset)} } masquerade\n  }\n}\n`,
-    );
-    await lab.sysctl(net.router, {
-      'net.netfilter.nf_conntrack_tcp_timeout_established': CONNTRACK_ESTABLISHED_S,
-      'net.netfilter.nf_conntrack_tcp_loose': 0,
-    });
-    await lab.run(net.router, [
-      'ip',
-      'route',
-      'replace',
-      `${A.server2}/32`,
-      'dev',
-      'r1',
-      'mtu',
-      '1280',
-    ]);
-    await lab.nft(
-      net.router,
-      'table inet lab_icmp {\n  chain icmp_out {\n    type filter hook output priority 0;\n    icmp type destination-unreachable icmp code frag-needed drop\n  }\n}\n',
-    );
+    await natWithIdleExpiry(lab, net, [PORTS.idleSilent, PORTS.idleReset], CONNTRACK_ESTABLISHED_S);
+    await mtuBlackhole(lab, net);
     serverAgent = await startAgent(net.server, 'lab-s', Object.values(PORTS));
   });
 
@@ -219,11 +205,11 @@ describe('sparkplane doctor with agents in a network-namespace lab', labTestOpti
     assert.match(String(ladder.evidence.passed), /1200 from-agent$/);
     assert.equal(run.code, 1);
 
-    await lab.run(net.router, ['nft', 'delete table inet lab_icmp']);
+    await letFragNeededThrough(lab, net);
     const healed = await doctor(target, '--timeout', '10s');
     const passed = byId(targetChecks(healed, A.server2, PORTS.direct), 'path-mtu.ladder');
     assert.deepEqual([passed.status, passed.reason], ['pass', 'mtu-ok'], passed.summary);
-    assert.equal(passed.evidence.routeMtu, 1280);
+    assert.equal(passed.evidence.routeMtu, BLACKHOLE_MTU);
   });
 
   it('the matrix of two agents: the client row shows R towards the server, every other pair is clear', async () => {

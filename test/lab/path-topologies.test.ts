@@ -10,6 +10,12 @@ import { after, before, describe, it } from 'node:test';
 import { layerCheck, runDoctor, targetChecks } from './support/doctor-cli.ts';
 import { labTestOptions } from './support/lab-host.ts';
 import { createLab, type Lab } from './support/lab.ts';
+import {
+  BLACKHOLE_MTU,
+  letFragNeededThrough,
+  mtuBlackhole,
+  natWithIdleExpiry,
+} from './support/router-faults.ts';
 import { tcpTable } from './support/tcp-table.ts';
 import {
   buildThreeNamespaces,
@@ -67,30 +73,9 @@ describe(
         `ip saddr ${A.server} tcp sport ${String(PORTS.returnPath)} tcp dport 5001-65535 drop`,
       );
       // NAT for two ports; after its conntrack entry expires, a flow's next packet is INVALID.
-      await lab.nft(
-        net.router,
-        `table ip lab_nat {\n  chain out_nat {\n    type nat hook postrouting priority 100;\n    oifname "r1" tcp dport { ${String(PORTS.nat)}, ${String(PORTS.natIdle)} } masquerade\n  }\n}\n`,
-      );
+      await natWithIdleExpiry(lab, net, [PORTS.nat, PORTS.natIdle], CONNTRACK_ESTABLISHED_S);
       await net.routerRule(`ct state invalid tcp dport ${String(PORTS.natIdle)} drop`);
-      await lab.sysctl(net.router, {
-        'net.netfilter.nf_conntrack_tcp_timeout_established': CONNTRACK_ESTABLISHED_S,
-        'net.netfilter.nf_conntrack_tcp_loose': 0,
-      });
-      // The MTU blackhole: a 1280-byte hop to the second server address, frag-needed never sent.
-      await lab.run(net.router, [
-        'ip',
-        'route',
-        'replace',
-        `${A.server2}/32`,
-        'dev',
-        'r1',
-        'mtu',
-        '1280',
-      ]);
-      await lab.nft(
-        net.router,
-        'table inet lab_icmp {\n  chain icmp_out {\n    type filter hook output priority 0;\n    icmp type destination-unreachable icmp code frag-needed drop\n  }\n}\n',
-      );
+      await mtuBlackhole(lab, net);
     });
 
     after(async () => {
@@ -188,7 +173,7 @@ describe(
         ],
       );
 
-      await lab.run(net.router, ['nft', 'delete table inet lab_icmp']);
+      await letFragNeededThrough(lab, net);
       const healed = await client({
         op: 'echo',
         host: A.server2,
@@ -209,8 +194,8 @@ describe(
         '2s',
       ]);
       const route = layerCheck(targetChecks(run, A.server2, PORTS.mtu), 'route');
-      assert.equal(route.evidence.pathMtu, 1280, route.summary);
-      assert.match(route.summary, /path MTU of 1280/);
+      assert.equal(route.evidence.pathMtu, BLACKHOLE_MTU, route.summary);
+      assert.match(route.summary, new RegExp(`path MTU of ${String(BLACKHOLE_MTU)}`));
     });
   },
 );

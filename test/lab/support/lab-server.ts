@@ -11,17 +11,9 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
+import type { ListenerSpec } from './three-namespaces.ts';
 
-interface Listener {
-  readonly kind: 'echo' | 'http' | 'envoy' | 'tls' | 'reset';
-  readonly host: string;
-  readonly port: number;
-  readonly certFile?: string;
-  readonly keyFile?: string;
-  readonly requestCert?: boolean;
-}
-
-const listeners = JSON.parse(process.argv[2] ?? '[]') as Listener[];
+const listeners = JSON.parse(process.argv[2] ?? '[]') as ListenerSpec[];
 
 function announce(port: number, socket: Socket): void {
   process.stdout.write(
@@ -41,7 +33,7 @@ function echo(port: number): (socket: Socket) => void {
   };
 }
 
-function web(listener: Listener): HttpServer {
+function web(listener: ListenerSpec): HttpServer {
   const envoy = listener.kind === 'envoy';
   const server = createHttpServer((request, response) => {
     response.setHeader('content-type', 'text/html');
@@ -61,7 +53,7 @@ function web(listener: Listener): HttpServer {
   return server;
 }
 
-function make(listener: Listener): Server | HttpServer {
+function make(listener: ListenerSpec): Server | HttpServer {
   switch (listener.kind) {
     case 'echo':
       return createServer(echo(listener.port));

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
+import { isRunning } from '../support/process-alive.ts';
 import { labSupport, labTestOptions, uniquePrefix } from './support/lab-host.ts';
 import { runCommand } from './support/lab-process.ts';
 import { createLab } from './support/lab.ts';
@@ -27,15 +28,6 @@ async function hostNamespaces(): Promise<string[]> {
     .split('\n')
     .map((line) => line.split(' ')[0] ?? '')
     .filter(Boolean);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Waits for a child to end, at most `ms`; a child still running then is killed and fails the test. */
@@ -98,7 +90,7 @@ describe('the network lab itself', labTestOptions(), () => {
       assert.ok((await hostNamespaces()).includes(client));
       await lab.teardown();
       assert.deepEqual(await lab.leftovers(), []);
-      assert.equal(alive(sleeper.pid), false);
+      assert.equal(isRunning(sleeper.pid), false);
       const left = await hostNamespaces();
       assert.ok(left.includes(bystander), 'a namespace the lab did not make is kept');
       assert.ok(!left.includes(client), 'the namespace it made is gone');
@@ -143,7 +135,7 @@ describe('the network lab itself', labTestOptions(), () => {
     assert.ok(!(await hostNamespaces()).some((name) => name.startsWith(lab.prefix)));
     await lab.teardown();
     assert.deepEqual(await lab.leftovers(), []);
-    assert.equal(alive(servers.pid), false);
+    assert.equal(isRunning(servers.pid), false);
   });
 
   it('rootless as an unprivileged user (nobody, through setpriv)', rootOnly(), async () => {
@@ -184,7 +176,7 @@ describe('the network lab itself', labTestOptions(), () => {
         ];
         const deadline = Date.now() + 5000;
         const left = async (): Promise<string[]> => [
-          ...pids.filter(alive).map((pid) => `process ${String(pid)}`),
+          ...pids.filter(isRunning).map((pid) => `process ${String(pid)}`),
           ...(await hostNamespaces()).filter((name) => name.startsWith(report.prefix)),
         ];
         while ((await left()).length > 0 && Date.now() < deadline) await sleep(200);

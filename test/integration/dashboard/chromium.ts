@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type Browser, type BrowserServer } from 'playwright-core';
+import { isRunning } from '../../support/process-alive.ts';
 
 export const CHROMIUM_PATH = process.env.SPARKPLANE_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -69,7 +70,7 @@ export async function launchChromium(): Promise<Chromium> {
       await server.close();
       if (pid === undefined) return;
       const deadline = Date.now() + 5000;
-      while (alive(pid)) {
+      while (isRunning(pid)) {
         if (Date.now() > deadline) {
           process.kill(pid, 'SIGKILL');
           throw new Error(`chromium (pid ${String(pid)}) was still running after close; killed`);
@@ -78,13 +79,4 @@ export async function launchChromium(): Promise<Chromium> {
       }
     },
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

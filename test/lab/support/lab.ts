@@ -4,6 +4,7 @@
 // exactly the processes and deletes exactly the namespaces this lab made, also when a step
 // failed half way; a process that exits without it still deletes them on the way out.
 import { spawnSync } from 'node:child_process';
+import { isRunning } from '../../support/process-alive.ts';
 import { openLabHost, uniquePrefix, type LabHost, type LabMode } from './lab-host.ts';
 import { runCommand, startProcess, type CommandResult, type LabProcess } from './lab-process.ts';
 import { startWatchdog } from './watchdog.ts';
@@ -163,7 +164,7 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
     },
     async leftovers() {
       const left = [...pids, ...(host.pid === undefined ? [] : [host.pid])]
-        .filter(isAlive)
+        .filter(isRunning)
         .map((pid) => `process ${String(pid)}`);
       if (host.mode === 'root') {
         const listed = await runCommand(['ip', 'netns', 'list']);
@@ -174,15 +175,6 @@ export async function createLab(options: { readonly mode?: LabMode } = {}): Prom
     },
   };
   return lab;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Wraps argv so the given files are bind-mounted over their paths first (a private mount). */

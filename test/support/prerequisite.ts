@@ -1,6 +1,6 @@
-// Tests that need a program the machine may lack (promtool, systemd-analyze, ...): outside CI they
-// are skipped with what is missing and how to get it; under CI=true they run, and fail where they
-// first need the program, so a CI image without it cannot pass by skipping.
+// Tests that need a program the machine may lack (redis-server, chromium, promtool, java, ...):
+// outside CI they are skipped with what is missing and how to get it; under CI=true they run, and
+// fail where they first need the program, so a CI image without it cannot pass by skipping.
 import { spawnSync } from 'node:child_process';
 
 /**

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { prerequisiteOptions } from './prerequisite.ts';
 
 export interface RedisServer {
   /** unix:///…/redis.sock */
@@ -38,8 +39,7 @@ export function redisServerMissing(): string | undefined {
  * missing, except under CI=true, where the test runs and `startRedisServer` fails it.
  */
 export function redisTestOptions(): { skip?: string } {
-  const missing = redisServerMissing();
-  return missing === undefined || process.env.CI === 'true' ? {} : { skip: missing };
+  return prerequisiteOptions(redisServerMissing());
 }
 
 export async function startRedisServer(): Promise<RedisServer> {

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type Browser, type BrowserServer } from 'playwright-core';
+import { prerequisiteOptions } from '../../support/prerequisite.ts';
 import { isRunning } from '../../support/process-alive.ts';
 
 export const CHROMIUM_PATH = process.env.SPARKPLANE_CHROMIUM ?? '/usr/bin/chromium';
@@ -36,8 +37,7 @@ export function chromiumMissing(): string | undefined {
 
 /** node:test options: skipped when chromium is missing, except under CI=true (then it fails). */
 export function chromiumTestOptions(): { skip?: string } {
-  const missing = chromiumMissing();
-  return missing === undefined || process.env.CI === 'true' ? {} : { skip: missing };
+  return prerequisiteOptions(chromiumMissing());
 }
 
 export interface Chromium {

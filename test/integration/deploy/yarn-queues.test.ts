@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { prerequisiteOptions } from '../../support/prerequisite.ts';
 import { ROOT, runSparkplane } from '../../support/sparkplane-cli.ts';
 
 const HADOOP_VERSION = '3.4.1';
@@ -33,9 +34,7 @@ function toolsMissing(): string | undefined {
 }
 
 function options(): { skip?: string; timeout: number } {
-  const missing = toolsMissing();
-  const skip = missing === undefined || process.env.CI === 'true' ? {} : { skip: missing };
-  return { ...skip, timeout: 15 * 60_000 };
+  return { ...prerequisiteOptions(toolsMissing()), timeout: 15 * 60_000 };
 }
 
 /** The ResourceManager's jars and their dependencies, fetched by Maven once. */

@@ -359,6 +359,9 @@ describe('runCli: plan and version', () => {
       driverMemory: 8 * 1024 ** 3,
       clusterMemory: 1024 ** 4,
       usersPerServer: 5,
+      queue: 'sparkconnect',
+      sparkHome: '/usr/lib/spark',
+      json: false,
       printConfig: true,
     });
   });

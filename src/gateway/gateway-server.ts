@@ -111,8 +111,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ? undefined
         : (request) => managed.place(request, request.createsSession),
   });
-  // Before any call is served: a restored session's server must be in the pool again.
-  managed?.adopt();
   const front = createFrontServer({
     tls: options.tls,
     maxConcurrentStreams: options.maxConcurrentStreams ?? GATEWAY_DEFAULTS.maxConcurrentStreams,
@@ -163,6 +161,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     throw error;
   }
 
+  // Only once the port is ours (a second gateway started on the same state dir by mistake must not
+  // take over, then stop, the first one's servers), and before any call is served: a restored
+  // session's server must be in the pool again.
+  managed?.adopt();
   // Sessions that arrive meanwhile wait for these servers in placement.
   const managedStarted = managed?.start() ?? Promise.resolve();
 

@@ -459,6 +459,13 @@ describe('sparkplane gateway with servers it launches', () => {
     assert.deepEqual(adopted, { ...adopted, pid: launched.pid, adopted: true });
     // The session restored from the state dir is on the same server, which still holds it.
     assert.equal((await configCall()).status, 0);
+    // A second gateway started on the same state dir and port by mistake fails to listen, and
+    // leaves the running gateway's server alone.
+    const intruder = sparkplane(args);
+    assert.notEqual((await exitOf(intruder)).code, 0);
+    assert.match(intruder.stderr, /address already in use/);
+    assert.ok(isRunning(launched.pid), "the first gateway's server still runs");
+    assert.equal((await configCall()).status, 0);
     secondGateway.process.kill('SIGTERM');
     assert.deepEqual(await exitOf(secondGateway), { code: 0, signal: null });
     assert.equal(isRunning(launched.pid), false, 'a clean stop stops the servers it runs');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as setTimeoutPromise } from 'node:timers/promises';
-import { isRunning } from '../../support/process-alive.ts';
+import { isRunning, killLaunchedFrom } from '../../support/process-alive.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const BIN = join(ROOT, 'bin', 'sparkplane');
@@ -127,8 +127,11 @@ afterEach(async () => {
     }
   }
   children = [];
+  // A gateway killed by a failing test leaves the servers it launched running.
+  killLaunchedFrom(dir);
 });
 after(() => {
+  killLaunchedFrom(dir);
   rmSync(dir, { recursive: true, force: true });
 });
 

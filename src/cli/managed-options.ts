@@ -10,7 +10,7 @@ import { ConfigError } from '../core/errors.ts';
 import { ISOLATION_LEVELS, parseGroupsFile, type GroupMap } from '../gateway/managed/isolation.ts';
 import type { ManagedSettings } from '../gateway/managed/managed-servers.ts';
 import { parsePortRange } from '../gateway/managed/managed-state.ts';
-import { findSparkInstall } from '../gateway/managed/spark-install.ts';
+import { findSparkInstall, type SparkInstall } from '../gateway/managed/spark-install.ts';
 import { option, type ConfigOf } from './command.ts';
 
 /** Servers launched at most when isolation gives each user, group or session its own. */
@@ -93,12 +93,13 @@ export type ManagedConfig = ConfigOf<typeof managedOptions> & {
 
 /**
  * The gateway's managed-server settings, or undefined when the config asks for none. Fails with
- * what to install or set when no Spark is found.
+ * what to install or set when no Spark is found; `found` is a Spark the caller already looked up.
  */
 export async function managedSettings(
   config: ManagedConfig,
   stateDir: string | undefined,
   env: NodeJS.ProcessEnv,
+  found?: SparkInstall,
 ): Promise<
   { settings: Omit<ManagedSettings, 'maxSessionsPerServer'>; reloadGroups: () => void } | undefined
 > {
@@ -117,7 +118,7 @@ export async function managedSettings(
       'CONFIG_INVALID',
       'invalid config: --isolation group needs --groups-file FILE (lines "GROUP: USER USER…")',
     );
-  const install = await findSparkInstall(config.sparkHome, env);
+  const install = found ?? (await findSparkInstall(config.sparkHome, env));
   if (install === undefined)
     throw new ConfigError(
       'CONFIG_INVALID',

@@ -99,15 +99,15 @@ export const upCommand = defineCommand({
       return 0;
     }
     // Without a number, servers are launched only when Spark is found; with one, Spark is required.
+    const found =
+      config.connectServers === 0 ? undefined : await findSparkInstall(config.sparkHome, io.env);
     const connectServers =
-      config.connectServers ??
-      ((await findSparkInstall(config.sparkHome, io.env)) === undefined
-        ? 0
-        : DEFAULT_CONNECT_SERVERS);
+      config.connectServers ?? (found === undefined ? 0 : DEFAULT_CONNECT_SERVERS);
     const managed = await managedSettings(
       { ...config, managedServers: connectServers, managedMaxServers: config.connectMaxServers },
       stateDir,
       io.env,
+      found,
     );
     const adminAuth = openAdminAuth(config.adminAuthFile);
     mkdirSync(stateDir, { recursive: true });

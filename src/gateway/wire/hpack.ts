@@ -5,6 +5,10 @@
 //
 // Header names and values are octet strings; like node:http2 they are exposed as latin1 strings,
 // one character per octet.
+//
+// A peer's encoder keeps using a 4096-byte table until it has read this side's SETTINGS, and only
+// then sends a size update. A decoder created with a smaller maxTableSize would evict early on
+// the blocks in between, so a relay announcing less than 4096 passes 4096 here.
 import { Buffer } from 'node:buffer';
 import { decodeHuffman, HUFFMAN_EOS, huffmanDecodedMaxBytes } from './hpack-huffman.ts';
 import { STATIC_NAMES, STATIC_TABLE } from './hpack-static-table.ts';

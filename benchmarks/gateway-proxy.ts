@@ -260,6 +260,7 @@ try {
         stateDir: join(runDir, `gateway-${name}-state`),
         backendPort: backend.port,
         nodeOptions: args['gateway-node-options'],
+        relay: 'terminate',
       }),
     );
     return {

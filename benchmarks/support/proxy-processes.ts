@@ -83,6 +83,8 @@ export interface GatewayProcessOptions {
   /** Node options for the gateway process only, e.g. "--cpu-prof --cpu-prof-dir=DIR". */
   readonly nodeOptions?: string | undefined;
   readonly name: string;
+  /** `--relay` of the gateway: terminate (its default) or pinned. */
+  readonly relay: 'terminate' | 'pinned';
 }
 
 /** `bin/sparkplane gateway` in front of one backend, ready once that backend is up. */
@@ -112,6 +114,8 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
       'warn',
       '--log-format',
       'json',
+      '--relay',
+      options.relay,
     ],
     env,
     cwd: REPO_ROOT,

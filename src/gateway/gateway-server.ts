@@ -11,8 +11,11 @@ import {
   type HealthSettings,
 } from './backends/backend-pool.ts';
 import { gatewayChannels } from './observability-channels.ts';
+import { GatewayError } from './errors.ts';
 import { createFrontServer, type TlsSettings } from './proxy/front-server.ts';
-import { createStreamProxy } from './proxy/stream-proxy.ts';
+import { createStreamProxy, type ProxyDependencies } from './proxy/stream-proxy.ts';
+import { createMixedClients } from './proxy/pinned/mixed-clients.ts';
+import { relayPinned } from './proxy/pinned/pinned-connection.ts';
 import { openSqliteAffinityStore, type AffinityStore } from './routing/affinity-store.ts';
 import { createPlacement, type PlacementPolicy } from './routing/placement.ts';
 import { createRouter } from './routing/router.ts';
@@ -60,6 +63,11 @@ export interface GatewayOptions {
   readonly authenticate?: ((headers: http2.IncomingHttpHeaders) => Promise<string>) | undefined;
   readonly rewriteUserId?: boolean;
   readonly backendToken?: string | undefined;
+  /**
+   * terminate (default): every call is terminated and relayed by node:http2. pinned: each
+   * cleartext client connection is relayed frame by frame to the one server its sessions live on.
+   */
+  readonly relay?: RelayMode | undefined;
   /** Spark Connect servers the gateway launches and supervises itself. */
   readonly managed?: Omit<ManagedSettings, 'maxSessionsPerServer'> | undefined;
 }
@@ -79,7 +87,28 @@ export interface Gateway {
   close(deadlineMs?: number): Promise<boolean>;
 }
 
+export const RELAY_MODES = ['terminate', 'pinned'] as const;
+export type RelayMode = (typeof RELAY_MODES)[number];
+/** How long a client whose connection mixed servers' sessions is terminated instead of pinned. */
+const MIXED_CLIENT_TTL_MS = 10 * 60_000;
+
+/** What the pinned relay cannot do: it passes request bodies and responses through untouched. */
+function checkRelay(options: GatewayOptions): void {
+  if (options.relay !== 'pinned') return;
+  const conflicts = [
+    options.tls === undefined ? undefined : 'TLS (--tls-cert/--tls-key)',
+    options.authenticate === undefined ? undefined : 'client authentication (--auth-*)',
+    options.backendToken === undefined ? undefined : 'a backend token (--backend-token-file)',
+  ].filter((item) => item !== undefined);
+  if (conflicts.length > 0)
+    throw new GatewayError(
+      'GW_BAD_CONFIG',
+      `--relay pinned cannot be combined with ${conflicts.join(', ')}: a pinned connection passes the client's messages and the server's responses through unchanged; use --relay terminate (the default)`,
+    );
+}
+
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  checkRelay(options);
   const store = options.store ?? openSqliteAffinityStore(options.stateDir);
   const sessions = await openSessionTable({
     store,
@@ -111,21 +140,40 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ? undefined
         : (request) => managed.place(request, request.createsSession),
   });
+  const proxyDependencies: ProxyDependencies = {
+    router,
+    sessions,
+    pool,
+    maxMessageBytes: options.maxMessageBytes ?? GATEWAY_DEFAULTS.maxMessageBytes,
+    firstMessageTimeoutMs: options.firstMessageTimeoutMs ?? GATEWAY_DEFAULTS.firstMessageTimeoutMs,
+    authenticate: options.authenticate ?? (() => Promise.resolve('')),
+    rewriteUserId: options.rewriteUserId ?? options.authenticate !== undefined,
+    backendToken: options.backendToken,
+  };
+  const maxConcurrentStreams =
+    options.maxConcurrentStreams ?? GATEWAY_DEFAULTS.maxConcurrentStreams;
+  const pinnedDependencies =
+    options.relay === 'pinned'
+      ? {
+          ...proxyDependencies,
+          maxConcurrentStreams,
+          mixedClients: createMixedClients({ ttlMs: MIXED_CLIENT_TTL_MS, maxEntries: 100_000 }),
+          serving: () => pool.list().some((backend) => backend.health === 'up'),
+        }
+      : undefined;
   const front = createFrontServer({
     tls: options.tls,
-    maxConcurrentStreams: options.maxConcurrentStreams ?? GATEWAY_DEFAULTS.maxConcurrentStreams,
+    maxConcurrentStreams,
     idleTimeoutMs: options.connectionIdleTimeoutMs ?? GATEWAY_DEFAULTS.connectionIdleTimeoutMs,
-    onStream: createStreamProxy({
-      router,
-      sessions,
-      pool,
-      maxMessageBytes: options.maxMessageBytes ?? GATEWAY_DEFAULTS.maxMessageBytes,
-      firstMessageTimeoutMs:
-        options.firstMessageTimeoutMs ?? GATEWAY_DEFAULTS.firstMessageTimeoutMs,
-      authenticate: options.authenticate ?? (() => Promise.resolve('')),
-      rewriteUserId: options.rewriteUserId ?? options.authenticate !== undefined,
-      backendToken: options.backendToken,
-    }),
+    onStream: createStreamProxy(proxyDependencies),
+    pinned:
+      pinnedDependencies === undefined
+        ? undefined
+        : {
+            relay: (socket, connection, onClosed) =>
+              relayPinned(socket, pinnedDependencies, connection, onClosed),
+            mixedClients: pinnedDependencies.mixedClients,
+          },
   });
 
   const sweep = async (): Promise<void> => {

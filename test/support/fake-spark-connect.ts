@@ -47,6 +47,10 @@ export interface FakeSparkConnect {
   delayMs: number;
   /** More key/value pairs every Config reply carries (a server's conf as a client reads it). */
   extraConf: Record<string, string>;
+  /** HTTP/2 connections the server accepted so far (the gateway's, probes included). */
+  readonly connections: number;
+  /** Ends every open HTTP/2 connection at once, as a crashing driver would. */
+  dropConnections(): void;
   /** Number of ExecutePlan streams cancelled by the client. */
   readonly cancelled: number;
   /** Bytes of ExecutePlan results handed to HTTP/2 so far, over all calls. */
@@ -63,6 +67,7 @@ export async function startFakeSparkConnect(
   const sessions = new Set<string>();
   const serverSideIds = new Map<string, string>();
   let cancelled = 0;
+  let connections = 0;
   const server = http2.createServer({
     settings: { initialWindowSize: 8 * 1024 * 1024, maxConcurrentStreams: 10_000 },
   });
@@ -81,6 +86,12 @@ export async function startFakeSparkConnect(
     get cancelled() {
       return cancelled;
     },
+    get connections() {
+      return connections;
+    },
+    dropConnections() {
+      for (const session of open) session.destroy();
+    },
     restart() {
       state.appId = `local-${String(Date.now())}-${randomUUID().slice(0, 8)}`;
       sessions.clear();
@@ -96,6 +107,7 @@ export async function startFakeSparkConnect(
   };
   const open = new Set<http2.ServerHttp2Session>();
   server.on('session', (session) => {
+    connections++;
     open.add(session);
     session.on('close', () => open.delete(session));
     session.on('error', () => undefined);

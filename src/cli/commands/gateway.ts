@@ -21,7 +21,12 @@ import {
 } from '../../gateway/auth/client-auth.ts';
 import { backendId } from '../../gateway/backends/backend-pool.ts';
 import { openRedisAffinityStore } from '../../gateway/routing/redis-affinity-store.ts';
-import { GATEWAY_DEFAULTS, startGateway, type Gateway } from '../../gateway/gateway-server.ts';
+import {
+  GATEWAY_DEFAULTS,
+  RELAY_MODES,
+  startGateway,
+  type Gateway,
+} from '../../gateway/gateway-server.ts';
 import { subscribeGatewayLogs, subscribeGatewayMetrics } from '../../gateway/observability.ts';
 import { defineCommand, option, type ConfigOf } from '../command.ts';
 import { serviceOptions } from '../common-options.ts';
@@ -71,6 +76,11 @@ const options = {
     'POLICY',
     z.enum(['least-sessions', 'round-robin']).default('least-sessions'),
     'how new sessions are placed: least-sessions or round-robin',
+  ),
+  relay: option.string(
+    'MODE',
+    z.enum(RELAY_MODES).default('terminate'),
+    'terminate: every call is terminated and relayed on its own; pinned: each client connection is relayed frame by frame to the one server its sessions live on, for the least overhead (cleartext, without --auth-* or --backend-token-file; a client mixing sessions of several servers on one connection is told to reconnect and is then terminated)',
   ),
   maxSessionsPerBackend: option.integer(
     'N',
@@ -222,6 +232,7 @@ export const gatewayCommand = defineCommand({
         store,
         tls,
         placement: config.placement,
+        relay: config.relay,
         maxSessionsPerBackend: config.maxSessionsPerBackend,
         sessionIdleTimeoutMs: config.sessionIdleTimeout,
         health: {
@@ -242,6 +253,7 @@ export const gatewayCommand = defineCommand({
           store: gateway.store.location ?? 'memory',
           tls: tls !== undefined,
           auth: auth?.describe() ?? 'none',
+          relay: config.relay,
         },
         `Spark Connect gateway on ${gateway.address.address}:${String(gateway.address.port)} in front of ${String(config.backend.length)} servers; ${String(gateway.sessions.size)} sessions restored`,
       );

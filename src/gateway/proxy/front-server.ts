@@ -6,6 +6,8 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { gatewayChannels } from '../observability-channels.ts';
+import type { MixedClients } from './pinned/mixed-clients.ts';
+import type { PinnedConnection } from './pinned/pinned-connection.ts';
 
 export interface TlsSettings {
   readonly cert: Buffer;
@@ -24,6 +26,20 @@ export interface FrontServerOptions {
     headers: http2.IncomingHttpHeaders,
     connection: ClientConnection,
   ) => void;
+  /**
+   * `--relay pinned`: cleartext connections are relayed frame by frame to one server each, but
+   * for clients whose connections mixed sessions of several servers lately.
+   */
+  readonly pinned?:
+    | {
+        readonly relay: (
+          socket: net.Socket,
+          connection: ClientConnection,
+          onClosed: () => void,
+        ) => PinnedConnection;
+        readonly mixedClients: MixedClients;
+      }
+    | undefined;
 }
 
 /** What the proxy knows about the client connection a stream arrived on. */
@@ -41,6 +57,8 @@ export interface FrontServer {
   readonly server: net.Server;
   /** Open client HTTP/2 sessions. */
   readonly sessions: ReadonlySet<http2.ServerHttp2Session>;
+  /** Open pinned connections (`--relay pinned`). */
+  readonly pinned: ReadonlySet<PinnedConnection>;
   /** Sends GOAWAY to every client and stops accepting; resolves when all sessions ended. */
   close(deadlineMs: number): Promise<boolean>;
 }
@@ -120,10 +138,35 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
     });
   });
 
+  const pinnedOpen = new Set<PinnedConnection>();
+  const pinned = options.pinned;
+  const toHttp2 = (socket: net.Socket): void => {
+    if (pinned === undefined || pinned.mixedClients.has(socket.remoteAddress ?? '')) {
+      h2.emit('connection', socket);
+      return;
+    }
+    const remote = `${socket.remoteAddress ?? '?'}:${String(socket.remotePort ?? 0)}`;
+    const connection: ClientConnection = {
+      id: nextConnectionId++,
+      remote,
+      tls: false,
+      lastSessionKey: undefined,
+    };
+    gatewayChannels.connectionOpened.publish({ client: remote });
+    socket.setTimeout(options.idleTimeoutMs, () => {
+      relayed.close();
+    });
+    const relayed = pinned.relay(socket, connection, () => {
+      pinnedOpen.delete(relayed);
+      gatewayChannels.connectionClosed.publish({ client: remote });
+    });
+    pinnedOpen.add(relayed);
+  };
+
   let server: net.Server;
   if (options.tls === undefined) {
     server = net.createServer((socket) => {
-      sniff(socket, h2, options.idleTimeoutMs);
+      sniff(socket, toHttp2, options.idleTimeoutMs);
     });
   } else {
     server = h2;
@@ -149,21 +192,24 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
   return {
     server,
     sessions: open,
+    pinned: pinnedOpen,
     close(deadlineMs) {
       return new Promise((resolve) => {
         server.close();
         for (const session of open) session.close();
-        if (open.size === 0) {
+        for (const connection of pinnedOpen) connection.close();
+        if (open.size === 0 && pinnedOpen.size === 0) {
           resolve(true);
           return;
         }
         const timer = setTimeout(() => {
           for (const session of open) session.destroy();
+          for (const connection of pinnedOpen) connection.destroy();
           resolve(false);
         }, deadlineMs);
         timer.unref();
         const poll = setInterval(() => {
-          if (open.size === 0) {
+          if (open.size === 0 && pinnedOpen.size === 0) {
             clearInterval(poll);
             clearTimeout(timer);
             resolve(true);
@@ -184,7 +230,11 @@ function reject(socket: net.Socket, kind: string, detail: string): void {
 }
 
 /** Reads the first bytes of a cleartext connection and hands it on only if it is HTTP/2. */
-function sniff(socket: net.Socket, h2: http2.Http2Server, idleTimeoutMs: number): void {
+function sniff(
+  socket: net.Socket,
+  onHttp2: (socket: net.Socket) => void,
+  idleTimeoutMs: number,
+): void {
   let seen = Buffer.alloc(0);
   socket.setTimeout(idleTimeoutMs, () => {
     socket.destroy();
@@ -199,7 +249,7 @@ function sniff(socket: net.Socket, h2: http2.Http2Server, idleTimeoutMs: number)
       socket.pause();
       socket.setTimeout(0);
       socket.unshift(seen);
-      h2.emit('connection', socket);
+      onHttp2(socket);
       return;
     }
     socket.off('data', onData);

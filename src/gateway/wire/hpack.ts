@@ -35,6 +35,11 @@ export class HpackError extends Error {
 export interface HpackDecoder {
   /** Decodes one complete header block (HEADERS + CONTINUATION payloads joined). Updates the dynamic table. Throws HpackError. */
   decode(block: Uint8Array): HeaderField[];
+  /**
+   * The decoding side announced a new SETTINGS_HEADER_TABLE_SIZE: the peer's encoder may now
+   * resize its table up to it (with a table size update).
+   */
+  allowTableSize(size: number): void;
 }
 
 const ENTRY_OVERHEAD = 32;
@@ -95,6 +100,9 @@ class DynamicTable {
   }
 }
 
+/** SETTINGS_HEADER_TABLE_SIZE's initial value (RFC 9113 §6.5.2). */
+const DEFAULT_TABLE_SIZE = 4096;
+
 function checkedLimit(value: number | undefined, fallback: number, what: string): number {
   const limit = value ?? fallback;
   if (!Number.isSafeInteger(limit) || limit < 0 || limit > INTEGER_LIMIT - 1)
@@ -104,7 +112,7 @@ function checkedLimit(value: number | undefined, fallback: number, what: string)
 
 class HeaderBlockDecoder implements HpackDecoder {
   private readonly table: DynamicTable;
-  private readonly maxTableSize: number;
+  private maxTableSize: number;
   private readonly maxHeaderListBytes: number;
   private scratch = Buffer.allocUnsafe(256);
   private at = 0;
@@ -113,7 +121,12 @@ class HeaderBlockDecoder implements HpackDecoder {
   constructor(maxTableSize: number, maxHeaderListBytes: number) {
     this.maxTableSize = maxTableSize;
     this.maxHeaderListBytes = maxHeaderListBytes;
-    this.table = new DynamicTable(maxTableSize);
+    // Both sides start at HTTP/2's default until the encoder signals another size.
+    this.table = new DynamicTable(Math.min(DEFAULT_TABLE_SIZE, maxTableSize));
+  }
+
+  allowTableSize(size: number): void {
+    this.maxTableSize = checkedLimit(size, DEFAULT_TABLE_SIZE, 'table size');
   }
 
   decode(block: Uint8Array): HeaderField[] {

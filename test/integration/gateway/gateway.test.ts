@@ -8,7 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { startGateway, type Gateway } from '../../../src/gateway/gateway-server.ts';
+import {
+  RELAY_MODES,
+  startGateway,
+  type Gateway,
+  type RelayMode,
+} from '../../../src/gateway/gateway-server.ts';
 import { grpcCall, type GrpcReply } from '../../../src/gateway/proxy/grpc-call.ts';
 import {
   encodeConfigRequest,
@@ -20,35 +25,82 @@ import { activeResources, assertNothingLeaked, type ResourceCounts } from '../..
 
 const SERVICE = '/spark.connect.SparkConnectService';
 
+/**
+ * A connection that behaves as a gRPC channel does: once the gateway sent GOAWAY, the next call
+ * goes over a new connection (`--relay pinned` sends one when a connection mixes servers).
+ */
 function client(gateway: Gateway): http2.ClientHttp2Session {
-  const session = http2.connect(`http://127.0.0.1:${String(gateway.address.port)}`);
-  session.on('error', () => undefined);
-  return session;
+  const connect = (): http2.ClientHttp2Session => {
+    const session = http2.connect(`http://127.0.0.1:${String(gateway.address.port)}`);
+    session.on('error', () => undefined);
+    session.once('goaway', () => {
+      goneAway.add(session);
+    });
+    return session;
+  };
+  const goneAway = new WeakSet<http2.ClientHttp2Session>();
+  const opened: http2.ClientHttp2Session[] = [connect()];
+  const current = (): http2.ClientHttp2Session => {
+    const last = opened.at(-1) ?? connect();
+    if (!goneAway.has(last) && !last.closed && !last.destroyed) return last;
+    const next = connect();
+    opened.push(next);
+    return next;
+  };
+  const [first] = opened;
+  if (first === undefined) throw new Error('no connection');
+  return new Proxy(first, {
+    get(_target, property) {
+      if (property === 'destroy')
+        return () => {
+          for (const session of opened) session.destroy();
+        };
+      const target = current();
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === 'function'
+        ? (value as (...args: unknown[]) => unknown).bind(target)
+        : value;
+    },
+  });
 }
 
-function config(
+/** A Config call; one the gateway refused unprocessed (GOAWAY) is retried, as gRPC clients do. */
+async function config(
   session: http2.ClientHttp2Session,
   sessionId: string,
   userId = 'alice',
 ): Promise<GrpcReply> {
-  return grpcCall(
-    session,
-    `${SERVICE}/Config`,
-    encodeConfigRequest({
-      sessionId,
-      userId,
-      operation: { get: ['spark.sql.shuffle.partitions'] },
-    }),
-    { timeoutMs: 5000 },
-  );
+  const call = (): Promise<GrpcReply> =>
+    grpcCall(
+      session,
+      `${SERVICE}/Config`,
+      encodeConfigRequest({
+        sessionId,
+        userId,
+        operation: { get: ['spark.sql.shuffle.partitions'] },
+      }),
+      { timeoutMs: 5000 },
+    );
+  try {
+    const reply = await call();
+    return reply.status === -1 ? await call() : reply;
+  } catch (error) {
+    if (!String(error).includes('REFUSED_STREAM')) throw error;
+    return call();
+  }
 }
 
-async function fastGateway(backends: FakeSparkConnect[], stateDir?: string): Promise<Gateway> {
+async function fastGateway(
+  backends: FakeSparkConnect[],
+  stateDir?: string,
+  relay: RelayMode = 'terminate',
+): Promise<Gateway> {
   const gateway = await startGateway({
     host: '127.0.0.1',
     port: 0,
     backends: backends.map((b) => ({ host: '127.0.0.1', port: b.port })),
     stateDir,
+    relay,
     health: { intervalMs: 100, timeoutMs: 500, fall: 2, rise: 2 },
   });
   await gateway.pool.checkAll();
@@ -60,202 +112,204 @@ const backendOf = (fakes: FakeSparkConnect[], sessionId: string): number[] =>
     fake.calls.some((call) => call.sessionId === sessionId) ? [index] : [],
   );
 
-describe('gateway', () => {
-  let fakes: FakeSparkConnect[] = [];
-  let gateway: Gateway | undefined;
-  let session: http2.ClientHttp2Session | undefined;
-  const dirs: string[] = [];
+for (const relay of RELAY_MODES)
+  describe(`gateway (--relay ${relay})`, () => {
+    let fakes: FakeSparkConnect[] = [];
+    let gateway: Gateway | undefined;
+    let session: http2.ClientHttp2Session | undefined;
+    const dirs: string[] = [];
 
-  let baseline: ResourceCounts = new Map();
-  before(async () => {
-    baseline = activeResources();
-    fakes = [await startFakeSparkConnect(), await startFakeSparkConnect()];
-  });
-  afterEach(async () => {
-    session?.destroy();
-    session = undefined;
-    await gateway?.close(1000);
-    gateway = undefined;
-    for (const fake of fakes) {
-      fake.calls.length = 0;
-      fake.failWith = undefined;
-    }
-  });
-  after(async () => {
-    for (const fake of fakes) await fake.close();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-    await assertNothingLeaked(baseline, 'the gateway tests');
-  });
+    let baseline: ResourceCounts = new Map();
+    before(async () => {
+      baseline = activeResources();
+      fakes = [await startFakeSparkConnect(), await startFakeSparkConnect()];
+    });
+    afterEach(async () => {
+      session?.destroy();
+      session = undefined;
+      await gateway?.close(1000);
+      gateway = undefined;
+      for (const fake of fakes) {
+        fake.calls.length = 0;
+        fake.failWith = undefined;
+      }
+    });
+    after(async () => {
+      for (const fake of fakes) await fake.close();
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      await assertNothingLeaked(baseline, 'the gateway tests');
+    });
 
-  it('spreads new sessions evenly and keeps every session on its server', async () => {
-    gateway = await fastGateway(fakes);
-    session = client(gateway);
-    const ids = Array.from({ length: 10 }, (): string => randomUUID());
-    for (let round = 0; round < 3; round++)
-      for (const id of ids) assert.equal((await config(session, id)).status, 0);
-    const placed = ids.map((id) => backendOf(fakes, id));
-    for (const where of placed) assert.equal(where.length, 1, 'each session on exactly one server');
-    assert.equal(placed.filter((where) => where[0] === 0).length, 5);
-    assert.equal(gateway.sessions.size, 10);
-  });
+    it('spreads new sessions evenly and keeps every session on its server', async () => {
+      gateway = await fastGateway(fakes, undefined, relay);
+      session = client(gateway);
+      const ids = Array.from({ length: 10 }, (): string => randomUUID());
+      for (let round = 0; round < 3; round++)
+        for (const id of ids) assert.equal((await config(session, id)).status, 0);
+      const placed = ids.map((id) => backendOf(fakes, id));
+      for (const where of placed)
+        assert.equal(where.length, 1, 'each session on exactly one server');
+      assert.equal(placed.filter((where) => where[0] === 0).length, 5);
+      assert.equal(gateway.sessions.size, 10);
+    });
 
-  it('relays a streamed ExecutePlan result with its trailers and learns the operation id', async () => {
-    gateway = await fastGateway(fakes);
-    session = client(gateway);
-    for (const fake of fakes) {
-      fake.resultBatchBytes = 1024 * 1024;
-      fake.resultBatches = 8;
-    }
-    const sessionId = randomUUID();
-    const operationId = randomUUID();
-    const reply = await grpcCall(
-      session,
-      `${SERVICE}/ExecutePlan`,
-      encodeExecutePlanRequest({ sessionId, userId: 'bob', operationId, sql: 'SELECT 1' }),
-      { timeoutMs: 10_000, maxReplyBytes: 64 * 1024 * 1024 },
-    );
-    assert.equal(reply.status, 0);
-    assert.equal(reply.messages.length, 9);
-    assert.equal(
-      reply.messages.slice(0, 8).reduce((n, m) => n + m.length, 0) > 8 * 1024 * 1024,
-      true,
-    );
-    const binding = gateway.sessions.findByOperation(operationId);
-    assert.equal(binding?.sessionId, sessionId);
-    assert.ok(binding.serverSideSessionId !== undefined, 'server-side session id recorded');
-  });
-
-  it('answers UNAVAILABLE for sessions of a restarted server and places new sessions on', async () => {
-    gateway = await fastGateway(fakes);
-    session = client(gateway);
-    const ids = Array.from({ length: 4 }, (): string => randomUUID());
-    for (const id of ids) assert.equal((await config(session, id)).status, 0);
-    const onFirst = ids.filter((id) => backendOf(fakes, id)[0] === 0);
-    const onSecond = ids.filter((id) => backendOf(fakes, id)[0] === 1);
-    fakes[0]?.restart();
-    await gateway.pool.checkAll();
-    for (const id of onFirst) {
-      const reply = await config(session, id);
-      assert.equal(reply.status, 14);
-      assert.match(
-        reply.message,
-        /session .* is gone: the Spark Connect server 127\.0\.0\.1:\d+ restarted/,
+    it('relays a streamed ExecutePlan result with its trailers and learns the operation id', async () => {
+      gateway = await fastGateway(fakes, undefined, relay);
+      session = client(gateway);
+      for (const fake of fakes) {
+        fake.resultBatchBytes = 1024 * 1024;
+        fake.resultBatches = 8;
+      }
+      const sessionId = randomUUID();
+      const operationId = randomUUID();
+      const reply = await grpcCall(
+        session,
+        `${SERVICE}/ExecutePlan`,
+        encodeExecutePlanRequest({ sessionId, userId: 'bob', operationId, sql: 'SELECT 1' }),
+        { timeoutMs: 10_000, maxReplyBytes: 64 * 1024 * 1024 },
       );
-      assert.match(reply.message, /create a new Spark session/);
-    }
-    for (const id of onSecond) assert.equal((await config(session, id)).status, 0);
-    assert.equal((await config(session, randomUUID())).status, 0);
-  });
-
-  it('never sends a session of a stopped server elsewhere; new sessions land on live servers', async () => {
-    const doomed = await startFakeSparkConnect();
-    gateway = await fastGateway([doomed, ...fakes]);
-    session = client(gateway);
-    const ids = Array.from({ length: 6 }, (): string => randomUUID());
-    for (const id of ids) assert.equal((await config(session, id)).status, 0);
-    const stranded = ids.filter((id) => doomed.calls.some((call) => call.sessionId === id));
-    assert.equal(stranded.length, 2);
-    await doomed.close();
-    for (const id of stranded) {
-      const reply = await config(session, id);
-      assert.equal(reply.status, 14, reply.message);
-      assert.match(reply.message, /is gone/);
-    }
-    for (const fake of fakes)
-      assert.equal(fake.calls.filter((c) => stranded.includes(c.sessionId)).length, 0);
-    for (let i = 0; i < 4; i++) assert.equal((await config(session, randomUUID())).status, 0);
-  });
-
-  it('forgets a released session and answers ReleaseSession for an unknown one itself', async () => {
-    gateway = await fastGateway(fakes);
-    session = client(gateway);
-    const id = randomUUID();
-    assert.equal((await config(session, id)).status, 0);
-    assert.equal(gateway.sessions.size, 1);
-    const release = await grpcCall(
-      session,
-      `${SERVICE}/ReleaseSession`,
-      encodeReleaseSessionRequest({ sessionId: id, userId: 'alice' }),
-      { timeoutMs: 5000 },
-    );
-    assert.equal(release.status, 0);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.equal(gateway.sessions.size, 0);
-    const calls = fakes.reduce((n, fake) => n + fake.calls.length, 0);
-    const unknown = await grpcCall(
-      session,
-      `${SERVICE}/ReleaseSession`,
-      encodeReleaseSessionRequest({ sessionId: randomUUID(), userId: 'alice' }),
-      { timeoutMs: 5000 },
-    );
-    assert.equal(unknown.status, 0);
-    assert.equal(
-      fakes.reduce((n, fake) => n + fake.calls.length, 0),
-      calls,
-      'no server was asked',
-    );
-  });
-
-  it('keeps every session on its server across a gateway restart with a state folder', async () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'sparkplane-gw-'));
-    dirs.push(stateDir);
-    gateway = await fastGateway(fakes, stateDir);
-    session = client(gateway);
-    const ids = Array.from({ length: 6 }, (): string => randomUUID());
-    for (const id of ids) assert.equal((await config(session, id)).status, 0);
-    const before = ids.map((id) => backendOf(fakes, id));
-    session.destroy();
-    await gateway.close(1000);
-    gateway = await fastGateway([...fakes].reverse(), stateDir);
-    session = client(gateway);
-    for (const id of ids) assert.equal((await config(session, id)).status, 0);
-    assert.deepEqual(
-      ids.map((id) => backendOf(fakes, id)),
-      before,
-    );
-  });
-
-  it('refuses a request without a session id, an oversize message and HTTP/1.1, and keeps serving', async () => {
-    gateway = await startGateway({
-      host: '127.0.0.1',
-      port: 0,
-      backends: fakes.map((b) => ({ host: '127.0.0.1', port: b.port })),
-      maxMessageBytes: 1024,
+      assert.equal(reply.status, 0);
+      assert.equal(reply.messages.length, 9);
+      assert.equal(
+        reply.messages.slice(0, 8).reduce((n, m) => n + m.length, 0) > 8 * 1024 * 1024,
+        true,
+      );
+      const binding = gateway.sessions.findByOperation(operationId);
+      assert.equal(binding?.sessionId, sessionId);
+      assert.ok(binding.serverSideSessionId !== undefined, 'server-side session id recorded');
     });
-    await gateway.pool.checkAll();
-    session = client(gateway);
-    const noSession = await grpcCall(
-      session,
-      `${SERVICE}/Config`,
-      encodeConfigRequest({ sessionId: '', userId: 'x', operation: { get: ['a'] } }),
-      { timeoutMs: 5000 },
-    );
-    assert.equal(noSession.status, 3);
-    assert.match(noSession.message, /carries no session_id/);
-    const big = await grpcCall(
-      session,
-      `${SERVICE}/ExecutePlan`,
-      encodeExecutePlanRequest({
-        sessionId: randomUUID(),
-        userId: 'x',
-        planBytes: new Uint8Array(4096),
-      }),
-      { timeoutMs: 5000 },
-    );
-    assert.equal(big.status, 8);
-    assert.match(big.message, /larger than the limit/);
-    const http1 = await new Promise<string>((resolve) => {
-      const socket = net.connect(gateway?.address.port ?? 0, '127.0.0.1', () => {
-        socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-      });
-      let text = '';
-      socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      socket.on('close', () => {
-        resolve(text);
-      });
+
+    it('answers UNAVAILABLE for sessions of a restarted server and places new sessions on', async () => {
+      gateway = await fastGateway(fakes, undefined, relay);
+      session = client(gateway);
+      const ids = Array.from({ length: 4 }, (): string => randomUUID());
+      for (const id of ids) assert.equal((await config(session, id)).status, 0);
+      const onFirst = ids.filter((id) => backendOf(fakes, id)[0] === 0);
+      const onSecond = ids.filter((id) => backendOf(fakes, id)[0] === 1);
+      fakes[0]?.restart();
+      await gateway.pool.checkAll();
+      for (const id of onFirst) {
+        const reply = await config(session, id);
+        assert.equal(reply.status, 14);
+        assert.match(
+          reply.message,
+          /session .* is gone: the Spark Connect server 127\.0\.0\.1:\d+ restarted/,
+        );
+        assert.match(reply.message, /create a new Spark session/);
+      }
+      for (const id of onSecond) assert.equal((await config(session, id)).status, 0);
+      assert.equal((await config(session, randomUUID())).status, 0);
     });
-    assert.match(http1, /^HTTP\/1\.1 426 /);
-    assert.match(http1, /Spark Connect endpoint/);
-    assert.equal((await config(session, randomUUID())).status, 0);
+
+    it('never sends a session of a stopped server elsewhere; new sessions land on live servers', async () => {
+      const doomed = await startFakeSparkConnect();
+      gateway = await fastGateway([doomed, ...fakes]);
+      session = client(gateway);
+      const ids = Array.from({ length: 6 }, (): string => randomUUID());
+      for (const id of ids) assert.equal((await config(session, id)).status, 0);
+      const stranded = ids.filter((id) => doomed.calls.some((call) => call.sessionId === id));
+      assert.equal(stranded.length, 2);
+      await doomed.close();
+      for (const id of stranded) {
+        const reply = await config(session, id);
+        assert.equal(reply.status, 14, reply.message);
+        assert.match(reply.message, /is gone/);
+      }
+      for (const fake of fakes)
+        assert.equal(fake.calls.filter((c) => stranded.includes(c.sessionId)).length, 0);
+      for (let i = 0; i < 4; i++) assert.equal((await config(session, randomUUID())).status, 0);
+    });
+
+    it('forgets a released session and answers ReleaseSession for an unknown one itself', async () => {
+      gateway = await fastGateway(fakes, undefined, relay);
+      session = client(gateway);
+      const id = randomUUID();
+      assert.equal((await config(session, id)).status, 0);
+      assert.equal(gateway.sessions.size, 1);
+      const release = await grpcCall(
+        session,
+        `${SERVICE}/ReleaseSession`,
+        encodeReleaseSessionRequest({ sessionId: id, userId: 'alice' }),
+        { timeoutMs: 5000 },
+      );
+      assert.equal(release.status, 0);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(gateway.sessions.size, 0);
+      const calls = fakes.reduce((n, fake) => n + fake.calls.length, 0);
+      const unknown = await grpcCall(
+        session,
+        `${SERVICE}/ReleaseSession`,
+        encodeReleaseSessionRequest({ sessionId: randomUUID(), userId: 'alice' }),
+        { timeoutMs: 5000 },
+      );
+      assert.equal(unknown.status, 0);
+      assert.equal(
+        fakes.reduce((n, fake) => n + fake.calls.length, 0),
+        calls,
+        'no server was asked',
+      );
+    });
+
+    it('keeps every session on its server across a gateway restart with a state folder', async () => {
+      const stateDir = mkdtempSync(join(tmpdir(), 'sparkplane-gw-'));
+      dirs.push(stateDir);
+      gateway = await fastGateway(fakes, stateDir, relay);
+      session = client(gateway);
+      const ids = Array.from({ length: 6 }, (): string => randomUUID());
+      for (const id of ids) assert.equal((await config(session, id)).status, 0);
+      const before = ids.map((id) => backendOf(fakes, id));
+      session.destroy();
+      await gateway.close(1000);
+      gateway = await fastGateway([...fakes].reverse(), stateDir);
+      session = client(gateway);
+      for (const id of ids) assert.equal((await config(session, id)).status, 0);
+      assert.deepEqual(
+        ids.map((id) => backendOf(fakes, id)),
+        before,
+      );
+    });
+
+    it('refuses a request without a session id, an oversize message and HTTP/1.1, and keeps serving', async () => {
+      gateway = await startGateway({
+        host: '127.0.0.1',
+        port: 0,
+        backends: fakes.map((b) => ({ host: '127.0.0.1', port: b.port })),
+        maxMessageBytes: 1024,
+      });
+      await gateway.pool.checkAll();
+      session = client(gateway);
+      const noSession = await grpcCall(
+        session,
+        `${SERVICE}/Config`,
+        encodeConfigRequest({ sessionId: '', userId: 'x', operation: { get: ['a'] } }),
+        { timeoutMs: 5000 },
+      );
+      assert.equal(noSession.status, 3);
+      assert.match(noSession.message, /carries no session_id/);
+      const big = await grpcCall(
+        session,
+        `${SERVICE}/ExecutePlan`,
+        encodeExecutePlanRequest({
+          sessionId: randomUUID(),
+          userId: 'x',
+          planBytes: new Uint8Array(4096),
+        }),
+        { timeoutMs: 5000 },
+      );
+      assert.equal(big.status, 8);
+      assert.match(big.message, /larger than the limit/);
+      const http1 = await new Promise<string>((resolve) => {
+        const socket = net.connect(gateway?.address.port ?? 0, '127.0.0.1', () => {
+          socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+        });
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        socket.on('close', () => {
+          resolve(text);
+        });
+      });
+      assert.match(http1, /^HTTP\/1\.1 426 /);
+      assert.match(http1, /Spark Connect endpoint/);
+      assert.equal((await config(session, randomUUID())).status, 0);
+    });
   });
-});

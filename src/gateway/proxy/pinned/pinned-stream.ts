@@ -1,0 +1,180 @@
+// One call on a pinned connection: what the relay knows of it while its first message is read,
+// routed and relayed, and the bookkeeping once it is over — the same records, metrics and session
+// table updates a terminated call gets.
+import type { SessionBinding } from '../../routing/affinity-store.ts';
+import type { SessionTable } from '../../routing/session-table.ts';
+import { gatewayChannels } from '../../observability-channels.ts';
+import { GatewayError } from '../../errors.ts';
+import {
+  SPARK_CONNECT_METHODS,
+  SPARK_CONNECT_SERVICE,
+  isSparkConnectMethod,
+  parseMethodPath,
+  requestScanSpec,
+  type SparkConnectMethodName,
+} from '../../wire/spark-connect.ts';
+import type { HeaderField } from '../../wire/hpack.ts';
+import { HOP_HEADERS } from '../relay-headers.ts';
+import { finished, type CallRecord } from '../call-routing.ts';
+import { createFirstMessagePeek, type FirstMessagePeek } from '../first-message-peek.ts';
+import { afterCall, noteResponseIds, type ResponseScan } from '../session-bookkeeping.ts';
+import { grpcStatusOf, messageOf } from '../grpc-respond.ts';
+
+/** peeking → routing → upstream, or answered by the gateway, or refused (client retries). */
+export type PinnedStreamState = 'peeking' | 'routing' | 'upstream' | 'answered' | 'refused';
+
+export interface PinnedStream {
+  readonly clientId: number;
+  upstreamId: number;
+  state: PinnedStreamState;
+  readonly call: CallRecord;
+  readonly method: SparkConnectMethodName | undefined;
+  readonly path: { readonly service: string; readonly method: string };
+  /** The :path as the client sent it. */
+  readonly requestPath: string;
+  readonly headers: readonly HeaderField[];
+  readonly peek: FirstMessagePeek;
+  /** Frames that arrived before the call was routed, in order, to forward once it is. */
+  held: Buffer[];
+  /** Flow-controlled bytes (DATA payloads, padding included) among `held`. */
+  heldDataBytes: number;
+  key: string;
+  binding: SessionBinding | undefined;
+  responseScan: ResponseScan | undefined;
+  streaming: boolean;
+  clientEnded: boolean;
+  responseStarted: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface RequestHead {
+  readonly method: string;
+  readonly path: string;
+  readonly contentType: string;
+  readonly encoding: string | undefined;
+}
+
+export function requestHead(fields: readonly HeaderField[]): RequestHead {
+  let method = '';
+  let path = '';
+  let contentType = '';
+  let encoding: string | undefined;
+  for (const [name, value] of fields) {
+    if (name === ':method') method = value;
+    else if (name === ':path') path = value;
+    else if (name === 'content-type') contentType = value;
+    else if (name === 'grpc-encoding') encoding = value;
+  }
+  return { method, path, contentType, encoding };
+}
+
+/** The Spark Connect method a path names, or undefined for another service's method. */
+export function sparkMethod(path: {
+  service: string;
+  method: string;
+}): SparkConnectMethodName | undefined {
+  return path.service === SPARK_CONNECT_SERVICE && isSparkConnectMethod(path.method)
+    ? path.method
+    : undefined;
+}
+
+export function createPinnedStream(
+  clientId: number,
+  fields: readonly HeaderField[],
+  head: RequestHead,
+  path: { service: string; method: string },
+  options: {
+    client: string;
+    maxMessageBytes: number;
+    wholeMessageBytes: number;
+    generic: SparkConnectMethodName;
+  },
+): PinnedStream {
+  const method = sparkMethod(path);
+  return {
+    clientId,
+    upstreamId: 0,
+    state: 'peeking',
+    call: {
+      method: path.method,
+      backend: '',
+      principal: '',
+      userId: '',
+      sessionId: '',
+      bytesIn: 0,
+      bytesOut: 0,
+      status: -1,
+      message: '',
+      started: performance.now(),
+      client: options.client,
+    },
+    method,
+    path,
+    requestPath: head.path,
+    headers: fields,
+    peek: createFirstMessagePeek({
+      spec: requestScanSpec(method ?? options.generic),
+      maxMessageBytes: options.maxMessageBytes,
+      wholeMessageBytes: options.wholeMessageBytes,
+      encoding: head.encoding,
+    }),
+    held: [],
+    heldDataBytes: 0,
+    key: '',
+    binding: undefined,
+    responseScan: undefined,
+    streaming: method !== undefined && SPARK_CONNECT_METHODS[method].streaming !== 'unary',
+    clientEnded: false,
+    responseStarted: false,
+    timer: undefined,
+  };
+}
+
+/** The header block a server gets: the client's fields, with this hop's own pseudo-headers. */
+export function upstreamFields(
+  fields: readonly HeaderField[],
+  path: string,
+  backendId: string,
+): HeaderField[] {
+  const out: HeaderField[] = [
+    [':method', 'POST'],
+    [':scheme', 'http'],
+    [':path', path],
+    [':authority', backendId],
+  ];
+  for (const field of fields) {
+    const name = field[0];
+    if (name.startsWith(':') || HOP_HEADERS.has(name)) continue;
+    out.push(field);
+  }
+  return out;
+}
+
+/** Records an answer the gateway gave itself in the call, as the terminating path does. */
+export function noteFailure(stream: PinnedStream, error: unknown): void {
+  stream.call.status = grpcStatusOf(error);
+  stream.call.message = messageOf(error);
+  if (error instanceof GatewayError && error.code !== 'GW_CANCELLED')
+    gatewayChannels.requestRejected.publish({
+      kind: error.code,
+      client: stream.call.client,
+      detail: `${stream.call.method}: ${error.message}`,
+    });
+}
+
+/** The call is over: what its first response said, the session's last use, the call record. */
+export function completeCall(sessions: SessionTable, stream: PinnedStream): void {
+  if (stream.timer !== undefined) clearTimeout(stream.timer);
+  const { call, key } = stream;
+  if (key !== '') {
+    if (stream.responseScan?.ids !== undefined)
+      noteResponseIds(sessions, key, stream.binding, stream.responseScan.ids, call.client);
+    // A call that reached its server was counted as an open stream of its session.
+    if (stream.streaming && stream.upstreamId !== 0) sessions.streamClosed(key);
+    sessions.seen(key);
+    afterCall(sessions, call, key);
+  }
+  finished(call);
+}
+
+export { parseMethodPath };

@@ -1,0 +1,214 @@
+// HTTP/2 frames as bytes (RFC 9113 §4, §6): a push parser that cuts a connection's byte stream
+// into whole frames, and encoders for the few frames the gateway writes itself. Pure functions and
+// buffers only; what a frame means to a call is decided by the relay that reads them.
+
+export const FrameType = {
+  DATA: 0x0,
+  HEADERS: 0x1,
+  PRIORITY: 0x2,
+  RST_STREAM: 0x3,
+  SETTINGS: 0x4,
+  PUSH_PROMISE: 0x5,
+  PING: 0x6,
+  GOAWAY: 0x7,
+  WINDOW_UPDATE: 0x8,
+  CONTINUATION: 0x9,
+} as const;
+
+export const FrameFlag = {
+  END_STREAM: 0x1,
+  ACK: 0x1,
+  END_HEADERS: 0x4,
+  PADDED: 0x8,
+  PRIORITY: 0x20,
+} as const;
+
+export const H2Error = {
+  NO_ERROR: 0x0,
+  PROTOCOL_ERROR: 0x1,
+  INTERNAL_ERROR: 0x2,
+  FLOW_CONTROL_ERROR: 0x3,
+  FRAME_SIZE_ERROR: 0x6,
+  REFUSED_STREAM: 0x7,
+  CANCEL: 0x8,
+  COMPRESSION_ERROR: 0x9,
+  ENHANCE_YOUR_CALM: 0xb,
+} as const;
+
+export const Setting = {
+  HEADER_TABLE_SIZE: 0x1,
+  ENABLE_PUSH: 0x2,
+  MAX_CONCURRENT_STREAMS: 0x3,
+  INITIAL_WINDOW_SIZE: 0x4,
+  MAX_FRAME_SIZE: 0x5,
+  MAX_HEADER_LIST_SIZE: 0x6,
+} as const;
+
+export const FRAME_HEADER_BYTES = 9;
+/** The largest frame payload HTTP/2 can express (a 24-bit length). */
+export const MAX_FRAME_PAYLOAD = 0xffffff;
+export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+export interface Frame {
+  readonly type: number;
+  readonly flags: number;
+  readonly streamId: number;
+  /** The payload, padding included (see `unpadded`). */
+  readonly payload: Buffer;
+  /** Header and payload as they arrived; its stream id may be rewritten in place. */
+  readonly raw: Buffer;
+}
+
+export class FrameSizeError extends Error {
+  readonly length: number;
+  constructor(length: number, limit: number) {
+    super(`an HTTP/2 frame of ${String(length)} bytes is larger than the ${String(limit)} allowed`);
+    this.length = length;
+  }
+}
+
+export interface FrameParser {
+  /** Calls `onFrame` for every whole frame; a frame cut by the chunk's end waits for the next. */
+  push(chunk: Buffer, onFrame: (frame: Frame) => void): void;
+  /** The largest payload accepted; checked before a frame's bytes are collected. */
+  maxPayload: number;
+  /** Bytes of an incomplete frame held until the rest arrives. */
+  readonly pendingBytes: number;
+}
+
+export function createFrameParser(maxPayload: number): FrameParser {
+  let pending: Buffer | undefined;
+  const parser: FrameParser = {
+    maxPayload,
+    get pendingBytes() {
+      return pending?.length ?? 0;
+    },
+    push(chunk, onFrame) {
+      let bytes = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+      pending = undefined;
+      let at = 0;
+      while (bytes.length - at >= FRAME_HEADER_BYTES) {
+        const length = bytes.readUIntBE(at, 3);
+        if (length > parser.maxPayload) throw new FrameSizeError(length, parser.maxPayload);
+        const end = at + FRAME_HEADER_BYTES + length;
+        if (end > bytes.length) break;
+        onFrame({
+          type: bytes.readUInt8(at + 3),
+          flags: bytes.readUInt8(at + 4),
+          streamId: bytes.readUInt32BE(at + 5) & 0x7fffffff,
+          payload: bytes.subarray(at + FRAME_HEADER_BYTES, end),
+          raw: bytes.subarray(at, end),
+        });
+        at = end;
+      }
+      if (at < bytes.length) {
+        // Copied: the caller may reuse or keep slices of the chunk it gave.
+        bytes = bytes.subarray(at);
+        pending = Buffer.from(bytes);
+      }
+    },
+  };
+  return parser;
+}
+
+/** A frame's payload without its padding; undefined when the padding is longer than the frame. */
+export function unpadded(frame: Frame): Buffer | undefined {
+  if ((frame.flags & FrameFlag.PADDED) === 0) {
+    if (frame.type === FrameType.HEADERS && (frame.flags & FrameFlag.PRIORITY) !== 0)
+      return frame.payload.length < 5 ? undefined : frame.payload.subarray(5);
+    return frame.payload;
+  }
+  if (frame.payload.length < 1) return undefined;
+  const padding = frame.payload.readUInt8(0);
+  let start = 1;
+  if (frame.type === FrameType.HEADERS && (frame.flags & FrameFlag.PRIORITY) !== 0) start += 5;
+  const end = frame.payload.length - padding;
+  return end < start ? undefined : frame.payload.subarray(start, end);
+}
+
+export function setStreamId(raw: Buffer, streamId: number): void {
+  raw.writeUInt32BE(streamId & 0x7fffffff, 5);
+}
+
+export function encodeFrame(
+  type: number,
+  flags: number,
+  streamId: number,
+  payload: Uint8Array = EMPTY,
+): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+  frame[0] = (payload.length >>> 16) & 0xff;
+  frame[1] = (payload.length >>> 8) & 0xff;
+  frame[2] = payload.length & 0xff;
+  frame[3] = type;
+  frame[4] = flags;
+  frame.writeUInt32BE(streamId & 0x7fffffff, 5);
+  frame.set(payload, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A header block as HEADERS plus as many CONTINUATION frames as `maxPayload` requires. */
+export function encodeHeaderFrames(
+  streamId: number,
+  block: Buffer,
+  endStream: boolean,
+  maxPayload: number,
+): Buffer[] {
+  const frames: Buffer[] = [];
+  let at = 0;
+  do {
+    const piece = block.subarray(at, at + maxPayload);
+    at += piece.length;
+    const last = at >= block.length;
+    const type = frames.length === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
+    let flags = last ? FrameFlag.END_HEADERS : 0;
+    if (type === FrameType.HEADERS && endStream) flags |= FrameFlag.END_STREAM;
+    frames.push(encodeFrame(type, flags, streamId, piece));
+  } while (at < block.length);
+  return frames;
+}
+
+export function encodeSettings(settings: readonly (readonly [number, number])[]): Buffer {
+  const payload = Buffer.allocUnsafe(settings.length * 6);
+  settings.forEach(([id, value], index) => {
+    payload.writeUInt16BE(id, index * 6);
+    payload.writeUInt32BE(value, index * 6 + 2);
+  });
+  return encodeFrame(FrameType.SETTINGS, 0, 0, payload);
+}
+
+/** The settings of a SETTINGS frame, in order; undefined when its length is not a multiple of 6. */
+export function parseSettings(payload: Buffer): [number, number][] | undefined {
+  if (payload.length % 6 !== 0) return undefined;
+  const settings: [number, number][] = [];
+  for (let at = 0; at < payload.length; at += 6)
+    settings.push([payload.readUInt16BE(at), payload.readUInt32BE(at + 2)]);
+  return settings;
+}
+
+export function encodeWindowUpdate(streamId: number, increment: number): Buffer {
+  const payload = Buffer.allocUnsafe(4);
+  payload.writeUInt32BE(increment & 0x7fffffff, 0);
+  return encodeFrame(FrameType.WINDOW_UPDATE, 0, streamId, payload);
+}
+
+export function encodeRstStream(streamId: number, code: number): Buffer {
+  const payload = Buffer.allocUnsafe(4);
+  payload.writeUInt32BE(code, 0);
+  return encodeFrame(FrameType.RST_STREAM, 0, streamId, payload);
+}
+
+export function encodeGoaway(lastStreamId: number, code: number, debug = ''): Buffer {
+  const text = Buffer.from(debug, 'utf8');
+  const payload = Buffer.allocUnsafe(8 + text.length);
+  payload.writeUInt32BE(lastStreamId & 0x7fffffff, 0);
+  payload.writeUInt32BE(code, 4);
+  text.copy(payload, 8);
+  return encodeFrame(FrameType.GOAWAY, 0, 0, payload);
+}
+
+export function encodePingAck(payload: Buffer): Buffer {
+  return encodeFrame(FrameType.PING, FrameFlag.ACK, 0, payload);
+}

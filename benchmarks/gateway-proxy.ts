@@ -1,6 +1,7 @@
 // Benchmark: the same client calls the same Spark Connect server directly, through HAProxy (TCP
-// mode, source stickiness: the setup the gateway replaces) and through `sparkplane gateway`, in
-// one run. Two backends: the in-repo Spark Connect server in a process of its own, fast enough that
+// mode, source stickiness: the setup the gateway replaces), through HAProxy terminating HTTP/2 (a
+// reference: what reading every request costs a native proxy) and through `sparkplane gateway`
+// with each --relay mode, in one run. Two backends: the in-repo Spark Connect server in a process of its own, fast enough that
 // what is measured is the proxy's overhead, and a real Spark Connect server end to end.
 // Measured per path: unary Config calls/s with p50/p99 latency at 1, 64 and 512 calls in flight
 // (each worker its own session of one user), MB/s of one large streamed ExecutePlan result, and
@@ -249,27 +250,38 @@ try {
   const startProxies = async (
     name: string,
     backend: Listener,
-  ): Promise<{ haproxy: Listener; gateway: Listener; paths: Path[] }> => {
+  ): Promise<{ haproxy: Listener; gateway: Listener; paths: Path[]; references: Listener[] }> => {
     const haproxyProcess = await keep(
       startHaproxy(haproxy.binary, runDir, `haproxy-${name}`, backend.port),
     );
-    const gatewayProcess = await keep(
-      startGatewayProcess({
-        name: `gateway-${name}`,
-        logDir,
-        stateDir: join(runDir, `gateway-${name}-state`),
-        backendPort: backend.port,
-        nodeOptions: args['gateway-node-options'],
-        relay: 'terminate',
-      }),
+    const gateway = (relay: 'terminate' | 'pinned'): Promise<Listener> =>
+      keep(
+        startGatewayProcess({
+          name: `gateway-${relay}-${name}`,
+          logDir,
+          stateDir: join(runDir, `gateway-${relay}-${name}-state`),
+          backendPort: backend.port,
+          nodeOptions: args['gateway-node-options'],
+          relay,
+        }),
+      );
+    const gatewayProcess = await gateway('terminate');
+    if (name === 'idle')
+      return { haproxy: haproxyProcess, gateway: gatewayProcess, paths: [], references: [] };
+    const haproxyHttp2 = await keep(
+      startHaproxy(haproxy.binary, runDir, `haproxy-h2-${name}`, backend.port, 'http2'),
     );
+    const pinned = await gateway('pinned');
     return {
       haproxy: haproxyProcess,
       gateway: gatewayProcess,
+      references: [haproxyHttp2, pinned],
       paths: [
         { name: 'direct', port: backend.port, pid: undefined },
         { name: 'HAProxy', port: haproxyProcess.port, pid: haproxyProcess.pid },
+        { name: 'HAProxy h2', port: haproxyHttp2.port, pid: haproxyHttp2.pid },
         { name: 'gateway', port: gatewayProcess.port, pid: gatewayProcess.pid },
+        { name: 'gateway pinned', port: pinned.port, pid: pinned.pid },
       ],
     };
   };
@@ -278,7 +290,7 @@ try {
   const fakeCells = await measureBackend('in-repo server', fakeProxies.paths, fakeRequest, 120_000);
   unary.push(...fakeCells.unary);
   stream.push(...fakeCells.stream);
-  await stop(fakeProxies.gateway, fakeProxies.haproxy);
+  await stop(fakeProxies.gateway, fakeProxies.haproxy, ...fakeProxies.references);
 
   // Fresh proxies, so the memory is that of the sessions and not of the load before.
   const idleProxies = await startProxies('idle', fake);
@@ -315,7 +327,7 @@ try {
     );
     unary.push(...sparkCells.unary);
     stream.push(...sparkCells.stream);
-    await stop(sparkProxies.gateway, sparkProxies.haproxy, spark);
+    await stop(sparkProxies.gateway, sparkProxies.haproxy, ...sparkProxies.references, spark);
   }
 } catch (error) {
   // Calls fail once Ctrl-C stopped the servers; that is not what to report.

@@ -4,7 +4,9 @@
 import type { Memory } from './measure.ts';
 import type { StreamResult, UnaryResult } from './connect-load.ts';
 
-export type PathName = 'direct' | 'HAProxy' | 'gateway';
+export type PathName = 'direct' | 'HAProxy' | 'HAProxy h2' | 'gateway' | 'gateway pinned';
+/** The gateway's paths, one per --relay mode; the targets are judged for each. */
+export const GATEWAY_PATHS: readonly PathName[] = ['gateway', 'gateway pinned'];
 
 export interface UnaryCell extends UnaryResult {
   readonly backend: string;
@@ -76,7 +78,8 @@ export function printReport(report: Report, json: boolean): void {
   const lines = [
     `gateway vs direct vs HAProxy: median of ${String(report.rounds)} rounds of ${String(report.seconds)} s per cell; ` +
       `the same client (one Node process, node:http2) and backend on every path; ` +
-      `gateway from ${report.gatewayBuild}/ at log level warn; ${report.haproxy} (mode tcp, balance source, stick on src); ` +
+      `gateway from ${report.gatewayBuild}/ at log level warn, --relay terminate ('gateway') and --relay pinned ('gateway pinned'); ` +
+      `${report.haproxy} in mode tcp with balance source and stick on src ('HAProxy', the anchor), and terminating HTTP/2 ('HAProxy h2', a reference); ` +
       `logs in ${report.runDir}`,
   ];
   for (const backend of new Set(report.unary.map((cell) => cell.backend))) {
@@ -155,21 +158,21 @@ export function evaluateTargets(
     unary.find(
       (cell) => cell.backend === backend && cell.path === path && cell.streams === streams,
     );
-  for (const cell of unary.filter((candidate) => candidate.path === 'gateway')) {
+  for (const cell of unary.filter((candidate) => GATEWAY_PATHS.includes(candidate.path))) {
     const haproxy = cellOf(cell.backend, 'HAProxy', cell.streams);
     if (haproxy === undefined) continue;
     const limit = haproxy.addedP99Ms + TARGETS.addedP99SlackMs;
     targets.push({
-      name: `p99 added latency, ${cell.backend}, ${String(cell.streams)} in flight`,
+      name: `${cell.path}: p99 added latency, ${cell.backend}, ${String(cell.streams)} in flight`,
       met: cell.addedP99Ms <= limit,
-      detail: `gateway ${signed(cell.addedP99Ms)} ms, at most HAProxy's ${signed(haproxy.addedP99Ms)} + ${String(TARGETS.addedP99SlackMs)} = ${limit.toFixed(2)} ms`,
+      detail: `${cell.path} ${signed(cell.addedP99Ms)} ms, at most HAProxy's ${signed(haproxy.addedP99Ms)} + ${String(TARGETS.addedP99SlackMs)} = ${limit.toFixed(2)} ms`,
     });
   }
-  for (const cell of stream.filter((candidate) => candidate.path === 'gateway')) {
+  for (const cell of stream.filter((candidate) => GATEWAY_PATHS.includes(candidate.path))) {
     targets.push({
-      name: `streaming, ${cell.backend}`,
+      name: `${cell.path}: streaming, ${cell.backend}`,
       met: cell.shareOfDirect >= TARGETS.streamingShareOfDirect,
-      detail: `gateway ${fmt(cell.shareOfDirect * 100, 0)}% of direct, at least ${String(TARGETS.streamingShareOfDirect * 100)}%`,
+      detail: `${cell.path} ${fmt(cell.shareOfDirect * 100, 0)}% of direct, at least ${String(TARGETS.streamingShareOfDirect * 100)}%`,
     });
   }
   if (idle !== undefined) {

@@ -1,6 +1,7 @@
 // The processes of the gateway benchmark, each started on 127.0.0.1 with its log in the run folder
 // and stopped with its whole process tree: the in-repo Spark Connect server, `sparkplane gateway`,
-// and HAProxy in TCP mode with source stickiness — the setup the gateway replaces.
+// HAProxy in TCP mode with source stickiness — the setup the gateway replaces — and HAProxy
+// terminating HTTP/2 as a reference for what reading every request costs a native proxy.
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -177,15 +178,41 @@ export function haproxyConfig(port: number, backendPort: number): string {
   ].join('\n');
 }
 
+/**
+ * HAProxy terminating HTTP/2 on both sides (mode http, h2 front and back): not a Spark Connect
+ * setup (it cannot route by the session inside a request either), but the cost of a mature native
+ * proxy that reads every request, next to which the gateway's own can be judged.
+ */
+export function haproxyHttp2Config(port: number, backendPort: number): string {
+  return [
+    'global',
+    '    maxconn 4096',
+    'defaults',
+    '    mode http',
+    '    timeout connect 3s',
+    '    timeout client 2h',
+    '    timeout server 2h',
+    'listen spark-connect-h2',
+    `    bind ${LOOPBACK}:${String(port)} proto h2`,
+    '    balance source',
+    `    server connect-1 ${LOOPBACK}:${String(backendPort)} proto h2 check inter 2s fall 3 rise 2`,
+    '',
+  ].join('\n');
+}
+
 export async function startHaproxy(
   binary: string,
   dir: string,
   name: string,
   backendPort: number,
+  mode: 'tcp' | 'http2' = 'tcp',
 ): Promise<Listener> {
   const port = await freePort();
   const config = join(dir, `${name}.cfg`);
-  writeFileSync(config, haproxyConfig(port, backendPort));
+  writeFileSync(
+    config,
+    mode === 'tcp' ? haproxyConfig(port, backendPort) : haproxyHttp2Config(port, backendPort),
+  );
   const process = startProcess({
     name,
     command: binary,

@@ -97,7 +97,9 @@ function checkRelay(options: GatewayOptions): void {
   if (options.relay !== 'pinned') return;
   const conflicts = [
     options.tls === undefined ? undefined : 'TLS (--tls-cert/--tls-key)',
-    options.authenticate === undefined ? undefined : 'client authentication (--auth-*)',
+    options.authenticate === undefined
+      ? undefined
+      : 'client authentication (--auth-tokens-file, --jwt-*)',
     options.backendToken === undefined ? undefined : 'a backend token (--backend-token-file)',
   ].filter((item) => item !== undefined);
   if (conflicts.length > 0)

@@ -142,7 +142,14 @@ forEachSparkVersion('sparkplane gateway relays the RPCs of an operation', (insta
         ]);
         keep(a);
         keep(b);
-        const gateway = keep(await startSparkplaneGateway(run, { backends: [a.port, b.port] }));
+        // Pinned relay: the frame-level path meets PySpark's own HTTP/2 stack (grpc-core) here; the
+        // other gateway interop tests run the default terminating relay.
+        const gateway = keep(
+          await startSparkplaneGateway(run, {
+            backends: [a.port, b.port],
+            extraArgs: ['--relay', 'pinned'],
+          }),
+        );
         const workDir = join(run.dir, 'operations');
         mkdirSync(workDir, { recursive: true });
         const client = startPySpark<OperationsResult>(

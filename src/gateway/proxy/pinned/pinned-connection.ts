@@ -71,6 +71,7 @@ const MAX_HELD_BYTES = 16 * 1024 * 1024;
 /** HPACK tables may grow to what the peers announce; this bounds what the gateway mirrors. */
 const MAX_MIRRORED_TABLE = 64 * 1024;
 const DEFAULT_FRAME_PAYLOAD = 16_384;
+const MAX_UNSENT_BYTES = 1024 * 1024;
 const NOT_GRPC_TEXT =
   'This is the sparkplane gateway, a Spark Connect endpoint: it takes gRPC calls (POST, content-type application/grpc). Connect with a Spark Connect client: sc://HOST:PORT\n';
 
@@ -113,16 +114,22 @@ export function relayPinned(
   toClient.push(encodeSettings([[Setting.MAX_CONCURRENT_STREAMS, deps.maxConcurrentStreams]]));
   flushClient();
 
+  // A side stops reading only once the other holds more than this unsent: pausing at the
+  // socket's own 16 KiB mark would stop and restart a streamed result at every chunk.
   function flushClient(): void {
-    if (!toClient.flush() && upstream !== undefined && !upstream.isPaused()) {
-      upstream.pause();
-      client.once('drain', () => upstream?.resume());
+    toClient.flush();
+    const reader = upstream;
+    if (client.writableLength > MAX_UNSENT_BYTES && reader !== undefined && !reader.isPaused()) {
+      reader.pause();
+      client.once('drain', () => reader.resume());
     }
   }
   function flushUpstream(): void {
-    if (!toUpstream.flush() && !client.isPaused()) {
+    toUpstream.flush();
+    const writer = upstream;
+    if (writer !== undefined && writer.writableLength > MAX_UNSENT_BYTES && !client.isPaused()) {
       client.pause();
-      upstream?.once('drain', () => client.resume());
+      writer.once('drain', () => client.resume());
     }
   }
 

@@ -33,6 +33,23 @@ export interface CallRecord {
   readonly client: string;
 }
 
+/** A call as it starts: nothing known of it but its method and its client. */
+export function newCallRecord(method: string, client: string): CallRecord {
+  return {
+    method,
+    backend: '',
+    principal: '',
+    userId: '',
+    sessionId: '',
+    bytesIn: 0,
+    bytesOut: 0,
+    status: -1,
+    message: '',
+    started: performance.now(),
+    client,
+  };
+}
+
 export async function routeCall(
   deps: ProxyDependencies,
   method: SparkConnectMethodName | undefined,

@@ -38,6 +38,7 @@ import { createSecretMasker } from './secret-masker.ts';
 import {
   finished,
   firstMessageBytes,
+  newCallRecord,
   noteStatus,
   routeCall,
   type CallRecord,
@@ -81,19 +82,7 @@ async function proxyCall(
   headers: http2.IncomingHttpHeaders,
   connection: ClientConnection,
 ): Promise<void> {
-  const call: CallRecord = {
-    method: headers[':path'] ?? '',
-    backend: '',
-    principal: '',
-    userId: '',
-    sessionId: '',
-    bytesIn: 0,
-    bytesOut: 0,
-    status: -1,
-    message: '',
-    started: performance.now(),
-    client: connection.remote,
-  };
+  const call = newCallRecord(headers[':path'] ?? '', connection.remote);
   const fail = (error: unknown): void => {
     call.status = grpcStatusOf(error);
     call.message = messageOf(error);

@@ -15,7 +15,7 @@ import {
 } from '../../wire/spark-connect.ts';
 import type { HeaderField } from '../../wire/hpack.ts';
 import { HOP_HEADERS } from '../relay-headers.ts';
-import { finished, type CallRecord } from '../call-routing.ts';
+import { finished, newCallRecord, type CallRecord } from '../call-routing.ts';
 import { createFirstMessagePeek, type FirstMessagePeek } from '../first-message-peek.ts';
 import { afterCall, noteResponseIds, type ResponseScan } from '../session-bookkeeping.ts';
 import { grpcStatusOf, messageOf } from '../grpc-respond.ts';
@@ -95,19 +95,7 @@ export function createPinnedStream(
     clientId,
     upstreamId: 0,
     state: 'peeking',
-    call: {
-      method: path.method,
-      backend: '',
-      principal: '',
-      userId: '',
-      sessionId: '',
-      bytesIn: 0,
-      bytesOut: 0,
-      status: -1,
-      message: '',
-      started: performance.now(),
-      client: options.client,
-    },
+    call: newCallRecord(path.method, options.client),
     method,
     path,
     requestPath: head.path,

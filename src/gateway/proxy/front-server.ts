@@ -72,6 +72,15 @@ const NOT_HTTP2_REPLY =
 
 let nextConnectionId = 1;
 
+function newClientConnection(socket: net.Socket, tls: boolean): ClientConnection {
+  return {
+    id: nextConnectionId++,
+    remote: `${socket.remoteAddress ?? '?'}:${String(socket.remotePort ?? 0)}`,
+    tls,
+    lastSessionKey: undefined,
+  };
+}
+
 export function createFrontServer(options: FrontServerOptions): FrontServer {
   const settings: http2.Settings = {
     maxConcurrentStreams: options.maxConcurrentStreams,
@@ -103,13 +112,7 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
 
   h2.on('session', (session: http2.ServerHttp2Session) => {
     open.add(session);
-    const socket = session.socket;
-    const connection: ClientConnection = {
-      id: nextConnectionId++,
-      remote: `${socket.remoteAddress ?? '?'}:${String(socket.remotePort ?? 0)}`,
-      tls: options.tls !== undefined,
-      lastSessionKey: undefined,
-    };
+    const connection = newClientConnection(session.socket, options.tls !== undefined);
     session.setLocalWindowSize(64 * 1024 * 1024);
     gatewayChannels.connectionOpened.publish({ client: connection.remote });
     session.setTimeout(options.idleTimeoutMs, () => {
@@ -145,13 +148,8 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
       h2.emit('connection', socket);
       return;
     }
-    const remote = `${socket.remoteAddress ?? '?'}:${String(socket.remotePort ?? 0)}`;
-    const connection: ClientConnection = {
-      id: nextConnectionId++,
-      remote,
-      tls: false,
-      lastSessionKey: undefined,
-    };
+    const connection = newClientConnection(socket, false);
+    const remote = connection.remote;
     gatewayChannels.connectionOpened.publish({ client: remote });
     socket.setTimeout(options.idleTimeoutMs, () => {
       relayed.close();

@@ -72,19 +72,24 @@ export function respondNotGrpc(
 ): void {
   if (stream.closed || stream.destroyed) return;
   stream.respond({ ':status': 415, 'content-type': 'text/plain; charset=utf-8' });
-  stream.end(
-    `This is the sparkplane gateway, a Spark Connect endpoint: it takes gRPC calls (POST, content-type application/grpc), not ${String(headers[':method'])} ${String(headers[':path'])}. Connect with a Spark Connect client: sc://HOST:PORT\n`,
-  );
+  stream.end(notGrpcText(String(headers[':method']), String(headers[':path'])));
   releaseUnfinishedRequest(stream);
 }
 
-/** grpc.health.v1.Health/Check on the gateway itself: SERVING while a backend is up. */
+/** The body of the answer to an HTTP/2 request that is not gRPC. */
+export function notGrpcText(method: string, path: string): string {
+  return `This is the sparkplane gateway, a Spark Connect endpoint: it takes gRPC calls (POST, content-type application/grpc), not ${method} ${path}. Connect with a Spark Connect client: sc://HOST:PORT\n`;
+}
+
+/** grpc.health.v1.HealthCheckResponse: SERVING while a backend is up, else NOT_SERVING. */
+export function healthCheckResponse(serving: boolean): Uint8Array {
+  return new BinaryWriter()
+    .tag(1, WireType.Varint)
+    .int32(serving ? 1 : 2)
+    .finish();
+}
+
+/** grpc.health.v1.Health/Check on the gateway itself. */
 export function answerHealth(stream: http2.ServerHttp2Stream, serving: boolean): void {
-  respondWithMessage(
-    stream,
-    new BinaryWriter()
-      .tag(1, WireType.Varint)
-      .int32(serving ? 1 : 2)
-      .finish(),
-  );
+  respondWithMessage(stream, healthCheckResponse(serving));
 }

@@ -2,6 +2,7 @@
 // gateway's own authority and (when configured) the backend token, and the client never sees
 // that token in any header or trailer.
 import type http2 from 'node:http2';
+import type { HeaderField } from '../wire/hpack.ts';
 import { maskInText } from './secret-masker.ts';
 
 /** Request headers that belong to one hop, or that the gateway sets itself. */
@@ -38,6 +39,23 @@ export function upstreamHeaders(
     // The client's gateway credentials are not the server's business.
     delete out.authorization;
   }
+  return out;
+}
+
+/** The same as upstreamHeaders, for a header list a pinned connection re-encodes. */
+export function upstreamFields(
+  fields: readonly HeaderField[],
+  path: string,
+  backendId: string,
+): HeaderField[] {
+  const out: HeaderField[] = [
+    [':method', 'POST'],
+    [':scheme', 'http'],
+    [':path', path],
+    [':authority', backendId],
+  ];
+  for (const field of fields)
+    if (!field[0].startsWith(':') && !HOP_HEADERS.has(field[0])) out.push(field);
   return out;
 }
 

@@ -11,9 +11,8 @@ import type { Route, Router } from '../routing/router.ts';
 import type { SessionTable } from '../routing/session-table.ts';
 import {
   SPARK_CONNECT_METHODS,
-  SPARK_CONNECT_SERVICE,
   assertSingleUserContext,
-  isSparkConnectMethod,
+  sparkConnectMethodOf,
   parseMethodPath,
   readRoutingFields,
   requestScanSpec,
@@ -118,10 +117,7 @@ async function proxyCall(
     );
     return;
   }
-  const method: SparkConnectMethodName | undefined =
-    path.service === SPARK_CONNECT_SERVICE && isSparkConnectMethod(path.method)
-      ? path.method
-      : undefined;
+  const method = sparkConnectMethodOf(path);
   call.method = path.method;
 
   try {

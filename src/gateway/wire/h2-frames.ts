@@ -45,6 +45,8 @@ export const Setting = {
 } as const;
 
 export const FRAME_HEADER_BYTES = 9;
+/** SETTINGS_MAX_FRAME_SIZE's initial value, and the least any peer may announce. */
+export const DEFAULT_MAX_FRAME_PAYLOAD = 16_384;
 /** The largest frame payload HTTP/2 can express (a 24-bit length). */
 export const MAX_FRAME_PAYLOAD = 0xffffff;
 export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -58,6 +60,9 @@ export interface Frame {
   /** Header and payload as they arrived; its stream id may be rewritten in place. */
   readonly raw: Buffer;
 }
+
+/** A peer broke a rule of HTTP/2 framing (RFC 9113): the connection cannot go on. */
+export class FrameProtocolError extends Error {}
 
 export class FrameSizeError extends Error {
   readonly length: number;
@@ -109,6 +114,64 @@ export function createFrameParser(maxPayload: number): FrameParser {
     },
   };
   return parser;
+}
+
+export interface HeaderBlock {
+  readonly streamId: number;
+  readonly endStream: boolean;
+  /** The HPACK block: the HEADERS and CONTINUATION payloads joined. */
+  readonly block: Buffer;
+  /** The frames as they arrived, to pass on as they are. */
+  readonly frames: Buffer[];
+}
+
+export interface HeaderBlockReader {
+  /**
+   * Takes HEADERS and CONTINUATION frames; returns the block once END_HEADERS came. Throws a
+   * FrameProtocolError for a CONTINUATION out of place or another frame inside a block.
+   */
+  push(frame: Frame): HeaderBlock | undefined;
+  /** Whether a block started and did not end yet: only its CONTINUATION may come next. */
+  readonly open: boolean;
+}
+
+export function createHeaderBlockReader(): HeaderBlockReader {
+  let open: { streamId: number; endStream: boolean; parts: Buffer[]; frames: Buffer[] } | undefined;
+  return {
+    get open() {
+      return open !== undefined;
+    },
+    push(frame) {
+      if (open === undefined) {
+        if (frame.type !== FrameType.HEADERS)
+          throw new FrameProtocolError('a CONTINUATION frame without HEADERS');
+        const payload = unpadded(frame);
+        if (payload === undefined || frame.streamId === 0)
+          throw new FrameProtocolError('a malformed HEADERS frame');
+        open = {
+          streamId: frame.streamId,
+          endStream: (frame.flags & FrameFlag.END_STREAM) !== 0,
+          parts: [payload],
+          frames: [frame.raw],
+        };
+      } else {
+        if (frame.type !== FrameType.CONTINUATION || frame.streamId !== open.streamId)
+          throw new FrameProtocolError('a header block was cut off by another frame');
+        open.parts.push(frame.payload);
+        open.frames.push(frame.raw);
+      }
+      if ((frame.flags & FrameFlag.END_HEADERS) === 0) return undefined;
+      const { streamId, endStream, parts, frames } = open;
+      open = undefined;
+      const [only] = parts;
+      return {
+        streamId,
+        endStream,
+        block: parts.length === 1 && only !== undefined ? only : Buffer.concat(parts),
+        frames,
+      };
+    },
+  };
 }
 
 /** A frame's payload without its padding; undefined when the padding is longer than the frame. */

@@ -160,6 +160,16 @@ export function isSparkConnectMethod(name: string): name is SparkConnectMethodNa
 }
 
 /** Splits a gRPC `:path` such as `/spark.connect.SparkConnectService/ExecutePlan`. */
+/** The Spark Connect method a path names, or undefined for another service's method. */
+export function sparkConnectMethodOf(path: {
+  readonly service: string;
+  readonly method: string;
+}): SparkConnectMethodName | undefined {
+  return path.service === SPARK_CONNECT_SERVICE && isSparkConnectMethod(path.method)
+    ? path.method
+    : undefined;
+}
+
 export function parseMethodPath(path: string): { service: string; method: string } | undefined {
   const match = /^\/([^/]+)\/([^/]+)$/.exec(path);
   if (match === null) return undefined;

@@ -4,11 +4,14 @@
 // the server's own frames without disturbing the client's decoder.
 import { encodeGrpcMessageText } from '../../wire/grpc-status-text.ts';
 import { encodeGrpcMessage } from '../../wire/grpc-frame.ts';
-import { FrameFlag, FrameType, encodeFrame, encodeHeaderFrames } from '../../wire/h2-frames.ts';
+import {
+  DEFAULT_MAX_FRAME_PAYLOAD,
+  FrameFlag,
+  FrameType,
+  encodeFrame,
+  encodeHeaderFrames,
+} from '../../wire/h2-frames.ts';
 import { encodeHeaderBlock, type HeaderField } from '../../wire/hpack.ts';
-
-/** The payload size every HTTP/2 peer accepts (SETTINGS_MAX_FRAME_SIZE cannot go lower). */
-const SAFE_FRAME_PAYLOAD = 16_384;
 
 const RESPONSE_HEADERS: HeaderField[] = [
   [':status', '200'],
@@ -27,7 +30,7 @@ export function trailersOnly(streamId: number, status: number, message: string):
     streamId,
     encodeHeaderBlock([...RESPONSE_HEADERS, ...statusFields(status, message)]),
     true,
-    SAFE_FRAME_PAYLOAD,
+    DEFAULT_MAX_FRAME_PAYLOAD,
   );
 }
 
@@ -37,7 +40,7 @@ export function trailers(streamId: number, status: number, message: string): Buf
     streamId,
     encodeHeaderBlock(statusFields(status, message)),
     true,
-    SAFE_FRAME_PAYLOAD,
+    DEFAULT_MAX_FRAME_PAYLOAD,
   );
 }
 
@@ -53,7 +56,7 @@ export function messageResponse(
         streamId,
         encodeHeaderBlock(RESPONSE_HEADERS),
         false,
-        SAFE_FRAME_PAYLOAD,
+        DEFAULT_MAX_FRAME_PAYLOAD,
       ),
       encodeFrame(FrameType.DATA, 0, streamId, message),
       ...trailers(streamId, 0, ''),
@@ -73,7 +76,7 @@ export function plainResponse(streamId: number, status: number, text: string): B
         ['content-type', 'text/plain; charset=utf-8'],
       ]),
       false,
-      SAFE_FRAME_PAYLOAD,
+      DEFAULT_MAX_FRAME_PAYLOAD,
     ),
     encodeFrame(FrameType.DATA, FrameFlag.END_STREAM, streamId, body),
   ];

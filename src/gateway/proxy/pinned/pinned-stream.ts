@@ -7,14 +7,11 @@ import { gatewayChannels } from '../../observability-channels.ts';
 import { GatewayError } from '../../errors.ts';
 import {
   SPARK_CONNECT_METHODS,
-  SPARK_CONNECT_SERVICE,
-  isSparkConnectMethod,
-  parseMethodPath,
   requestScanSpec,
+  sparkConnectMethodOf,
   type SparkConnectMethodName,
 } from '../../wire/spark-connect.ts';
 import type { HeaderField } from '../../wire/hpack.ts';
-import { HOP_HEADERS } from '../relay-headers.ts';
 import { finished, newCallRecord, type CallRecord } from '../call-routing.ts';
 import { createFirstMessagePeek, type FirstMessagePeek } from '../first-message-peek.ts';
 import { afterCall, noteResponseIds, type ResponseScan } from '../session-bookkeeping.ts';
@@ -68,16 +65,6 @@ export function requestHead(fields: readonly HeaderField[]): RequestHead {
   return { method, path, contentType, encoding };
 }
 
-/** The Spark Connect method a path names, or undefined for another service's method. */
-export function sparkMethod(path: {
-  service: string;
-  method: string;
-}): SparkConnectMethodName | undefined {
-  return path.service === SPARK_CONNECT_SERVICE && isSparkConnectMethod(path.method)
-    ? path.method
-    : undefined;
-}
-
 export function createPinnedStream(
   clientId: number,
   fields: readonly HeaderField[],
@@ -90,7 +77,7 @@ export function createPinnedStream(
     generic: SparkConnectMethodName;
   },
 ): PinnedStream {
-  const method = sparkMethod(path);
+  const method = sparkConnectMethodOf(path);
   return {
     clientId,
     upstreamId: 0,
@@ -116,26 +103,6 @@ export function createPinnedStream(
     responseStarted: false,
     timer: undefined,
   };
-}
-
-/** The header block a server gets: the client's fields, with this hop's own pseudo-headers. */
-export function upstreamFields(
-  fields: readonly HeaderField[],
-  path: string,
-  backendId: string,
-): HeaderField[] {
-  const out: HeaderField[] = [
-    [':method', 'POST'],
-    [':scheme', 'http'],
-    [':path', path],
-    [':authority', backendId],
-  ];
-  for (const field of fields) {
-    const name = field[0];
-    if (name.startsWith(':') || HOP_HEADERS.has(name)) continue;
-    out.push(field);
-  }
-  return out;
 }
 
 /** Records an answer the gateway gave itself in the call, as the terminating path does. */
@@ -164,5 +131,3 @@ export function completeCall(sessions: SessionTable, stream: PinnedStream): void
   }
   finished(call);
 }
-
-export { parseMethodPath };

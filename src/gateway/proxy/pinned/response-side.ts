@@ -1,0 +1,184 @@
+// The server's half of a pinned connection: its frames go to the client as they came, with
+// stream ids mapped back. The gateway reads along only what a call record needs (response
+// headers and trailers, the first response message's ids) and what the client may now send (the
+// server's SETTINGS); a server's GOAWAY answers the calls it will not take.
+import { GatewayError, GrpcStatus } from '../../errors.ts';
+import {
+  FrameFlag,
+  FrameProtocolError,
+  FrameType,
+  H2Error,
+  Setting,
+  createHeaderBlockReader,
+  encodeWindowUpdate,
+  parseSettings,
+  setStreamId,
+  unpadded,
+  type Frame,
+  type HeaderBlock,
+} from '../../wire/h2-frames.ts';
+import { createHpackDecoder } from '../../wire/hpack.ts';
+import type { FrameOutput } from './frame-output.ts';
+import type { PinnedStream } from './pinned-stream.ts';
+
+/** HPACK tables may grow to what the peers announce; this bounds what the gateway mirrors. */
+export const MAX_MIRRORED_TABLE = 64 * 1024;
+
+/** What the response side needs of its connection. */
+export interface ResponseSideLink {
+  /** The connection's calls at the server, by the server's stream id. */
+  readonly byUpstreamId: ReadonlyMap<number, PinnedStream>;
+  readonly toClient: FrameOutput;
+  readonly toUpstream: FrameOutput;
+  readonly maxConcurrentStreams: number;
+  readonly backendId: () => string;
+  /** The server's SETTINGS frame carried this setting (client → server limits). */
+  readonly serverSetting: (id: number, value: number) => void;
+  readonly answerError: (stream: PinnedStream, error: unknown) => void;
+  /** The server ended the call (END_STREAM or RST_STREAM). */
+  readonly callEnded: (stream: PinnedStream) => void;
+  /** Tells the client to take its next calls to a new connection. */
+  readonly goAway: (reason: string) => void;
+}
+
+export interface ResponseSide {
+  onFrame(frame: Frame): void;
+  /** The client announced SETTINGS_HEADER_TABLE_SIZE: the server's encoder may grow to it. */
+  allowTableSize(size: number): void;
+}
+
+export function createResponseSide(link: ResponseSideLink): ResponseSide {
+  const decoder = createHpackDecoder({ maxTableSize: MAX_MIRRORED_TABLE });
+  const headerBlocks = createHeaderBlockReader();
+  const { byUpstreamId, toClient } = link;
+
+  /** A frame of a call that is still relayed gets the client's stream id; others are dropped. */
+  function toCall(frame: Frame): PinnedStream | undefined {
+    const stream = byUpstreamId.get(frame.streamId);
+    if (stream !== undefined) {
+      setStreamId(frame.raw, stream.clientId);
+      toClient.push(frame.raw);
+    }
+    return stream;
+  }
+
+  function onHeaderBlock(block: HeaderBlock): void {
+    // Decoded whatever becomes of it: the server's HPACK table changed either way.
+    const fields = decoder.decode(block.block);
+    const stream = byUpstreamId.get(block.streamId);
+    if (stream === undefined) return;
+    for (const raw of block.frames) {
+      setStreamId(raw, stream.clientId);
+      toClient.push(raw);
+    }
+    const trailerBlock = stream.responseStarted || block.endStream;
+    stream.responseStarted = true;
+    if (trailerBlock)
+      for (const [name, value] of fields) {
+        if (name === 'grpc-status') stream.call.status = Number(value);
+        else if (name === 'grpc-message') stream.call.message = value;
+      }
+    if (block.endStream) link.callEnded(stream);
+  }
+
+  function onData(frame: Frame): void {
+    const payload = unpadded(frame);
+    if (payload === undefined)
+      throw new FrameProtocolError('the server sent a malformed DATA frame');
+    const stream = toCall(frame);
+    if (stream === undefined) {
+      // The call is over for the client: the server gets its flow-control credit back.
+      if (frame.payload.length > 0)
+        link.toUpstream.push(encodeWindowUpdate(0, frame.payload.length));
+      return;
+    }
+    stream.responseStarted = true;
+    const scan = stream.responseScan;
+    stream.call.bytesOut += payload.length;
+    if (scan !== undefined && !scan.done) {
+      try {
+        scan.push(payload);
+      } catch {
+        scan.done = true;
+      }
+    }
+    if ((frame.flags & FrameFlag.END_STREAM) !== 0) link.callEnded(stream);
+  }
+
+  function onReset(frame: Frame): void {
+    const stream = toCall(frame);
+    if (stream === undefined) return;
+    if (stream.call.status === -1) {
+      const code = frame.payload.length === 4 ? frame.payload.readUInt32BE(0) : -1;
+      stream.call.status = code === H2Error.CANCEL ? GrpcStatus.CANCELLED : GrpcStatus.INTERNAL;
+      stream.call.message = `the Spark Connect server reset the call (HTTP/2 error ${String(code)})`;
+    }
+    link.callEnded(stream);
+  }
+
+  function onSettings(frame: Frame): void {
+    if ((frame.flags & FrameFlag.ACK) === 0)
+      (parseSettings(frame.payload) ?? []).forEach(([id, value], index) => {
+        // The client is held to the gateway's stream limit, as on a terminated connection.
+        if (id === Setting.MAX_CONCURRENT_STREAMS && value > link.maxConcurrentStreams)
+          frame.payload.writeUInt32BE(link.maxConcurrentStreams, index * 6 + 2);
+        link.serverSetting(id, value);
+      });
+    toClient.push(frame.raw);
+  }
+
+  function onGoaway(frame: Frame): void {
+    const lastUpstream = frame.payload.length >= 8 ? frame.payload.readUInt32BE(0) & 0x7fffffff : 0;
+    // Calls the server will not process are answered; the client goes to a new connection.
+    for (const stream of [...byUpstreamId.values()])
+      if (stream.upstreamId > lastUpstream)
+        link.answerError(
+          stream,
+          new GatewayError(
+            'GW_BACKEND_UNREACHABLE',
+            `the Spark Connect server ${link.backendId()} is shutting down and did not take the call; retry it`,
+          ),
+        );
+    link.goAway('the Spark Connect server is going away');
+  }
+
+  return {
+    allowTableSize(size) {
+      decoder.allowTableSize(Math.min(size, MAX_MIRRORED_TABLE));
+    },
+    onFrame(frame) {
+      if (headerBlocks.open || frame.type === FrameType.HEADERS) {
+        const block = headerBlocks.push(frame);
+        if (block !== undefined) onHeaderBlock(block);
+        return;
+      }
+      switch (frame.type) {
+        case FrameType.DATA:
+          onData(frame);
+          return;
+        case FrameType.RST_STREAM:
+          onReset(frame);
+          return;
+        case FrameType.SETTINGS:
+          onSettings(frame);
+          return;
+        case FrameType.WINDOW_UPDATE:
+          if (frame.streamId === 0) toClient.push(frame.raw);
+          else toCall(frame);
+          return;
+        case FrameType.PING:
+          toClient.push(frame.raw);
+          return;
+        case FrameType.GOAWAY:
+          onGoaway(frame);
+          return;
+        case FrameType.CONTINUATION:
+          throw new FrameProtocolError('the server sent CONTINUATION without HEADERS');
+        case FrameType.PUSH_PROMISE:
+          throw new FrameProtocolError('the server sent PUSH_PROMISE');
+        default:
+          return;
+      }
+    },
+  };
+}

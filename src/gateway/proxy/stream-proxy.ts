@@ -418,14 +418,15 @@ async function relay(deps: ProxyDependencies, context: RelayContext): Promise<vo
     }),
   );
   stream.once('close', () => {
-    if (!upstream.closed && !upstream.destroyed) {
-      // The client went away or cancelled: cancel the call on the server too.
-      if (call.status === -1) {
-        call.status = GrpcStatus.CANCELLED;
-        call.message = 'cancelled by the client';
-      }
-      upstream.close(http2.constants.NGHTTP2_CANCEL);
+    // Closed before its trailers went out: the client cancelled or went away, even when the
+    // server had already finished and the rest of its answer was still on its way.
+    if (call.status === -1) {
+      call.status = GrpcStatus.CANCELLED;
+      call.message = 'cancelled by the client';
     }
+    // The call is cancelled on the server too; a finished one drops what the client never read.
+    if (!upstream.closed && !upstream.destroyed) upstream.close(http2.constants.NGHTTP2_CANCEL);
+    else if (!upstream.destroyed) upstream.destroy();
     complete();
   });
 }

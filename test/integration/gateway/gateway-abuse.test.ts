@@ -21,6 +21,10 @@ import {
 } from '../../../src/gateway/wire/spark-connect-codecs.ts';
 import { startFakeSparkConnect, type FakeSparkConnect } from '../../support/fake-spark-connect.ts';
 import { startTestGateway } from '../../support/test-gateway.ts';
+import {
+  gatewayChannels,
+  type RpcFinished,
+} from '../../../src/gateway/observability-channels.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
 
 const SERVICE = '/spark.connect.SparkConnectService';
@@ -281,6 +285,40 @@ for (const relay of RELAY_MODES)
         1,
         'only the bystander reached a server',
       );
+    });
+
+    it('records a call the client cancels after its server finished as cancelled', async () => {
+      const target = await start();
+      for (const fake of fakes) fake.resultBatchBytes = 512 * 1024;
+      const finished: RpcFinished[] = [];
+      const onFinished = (event: unknown): void => {
+        finished.push(event as RpcFinished);
+      };
+      const unsubscribe = gatewayChannels.rpcFinished.subscribe(onFinished);
+      try {
+        const reader = open(target);
+        const stream = reader.request({ ...GRPC_HEADERS, ':path': `${SERVICE}/ExecutePlan` });
+        stream.on('error', () => undefined);
+        stream.pause();
+        stream.end(
+          encodeGrpcMessage(
+            encodeExecutePlanRequest({ sessionId: randomUUID(), userId: 'u', sql: 'SELECT 1' }),
+          ),
+        );
+        // The result is larger than the client's window: part of it waits while the client
+        // does not read, whether at the gateway or at the server.
+        await sleep(500);
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        await sleep(300);
+        assert.deepEqual(
+          finished
+            .filter((event) => event.method === 'ExecutePlan')
+            .map((event) => ({ status: event.status, message: event.message })),
+          [{ status: 1, message: 'cancelled by the client' }],
+        );
+      } finally {
+        unsubscribe();
+      }
     });
 
     it('stops reading from the server while a client does not read its result', async () => {

@@ -131,7 +131,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       ? undefined
       : createManagedServers(
           { ...options.managed, maxSessionsPerServer: options.maxSessionsPerBackend },
-          { pool, placement, sessionsPerBackend: () => sessions.sessionsPerBackend() },
+          { pool, placement, sessionsPerBackend: () => sessions.placementLoad() },
         );
   const router = createRouter({
     sessions,

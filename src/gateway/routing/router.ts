@@ -63,7 +63,7 @@ export function createRouter(deps: {
   };
 
   const choose = (): Backend => {
-    const choice = placement.choose(pool.candidates(), sessions.sessionsPerBackend());
+    const choice = placement.choose(pool.candidates(), sessions.placementLoad());
     const backend = pool.get(choice.id);
     if (backend === undefined)
       throw new GatewayError(

@@ -36,6 +36,11 @@ export interface SessionTable {
   addOperation(operationId: string, key: string): void;
   release(key: string): Promise<void>;
   sessionsPerBackend(): ReadonlyMap<string, number>;
+  /**
+   * What placement counts: the sessions on each backend and those being bound to it now, so
+   * sessions opened at the same moment see each other (they spread, and stay under the caps).
+   */
+  placementLoad(): ReadonlyMap<string, number>;
   list(): readonly SessionBinding[];
   readonly size: number;
   /**
@@ -57,12 +62,12 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
   const perBackend = new Map<string, number>();
   const openStreams = new Map<string, number>();
   const pendingBinds = new Map<string, Promise<SessionBinding>>();
+  /** Sessions whose binding the store has not confirmed yet, per backend. */
+  const beingBound = new Map<string, number>();
   let dirty = new Map<string, number>();
 
   const count = (backend: string, delta: number): void => {
-    const next = (perBackend.get(backend) ?? 0) + delta;
-    if (next <= 0) perBackend.delete(backend);
-    else perBackend.set(backend, next);
+    adjust(perBackend, backend, delta);
   };
   const put = (binding: SessionBinding): void => {
     const key = keyOf(binding);
@@ -144,11 +149,20 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
       const pending = pendingBinds.get(key);
       if (pending !== undefined) return { binding: await pending, created: false };
       let created = false;
-      const stored = store.bind(binding).then((result) => {
-        put(result.binding);
-        created = result.created;
-        return result.binding;
-      });
+      const placed = binding.backend;
+      adjust(beingBound, placed, 1);
+      const stored = store.bind(binding).then(
+        (result) => {
+          adjust(beingBound, placed, -1);
+          put(result.binding);
+          created = result.created;
+          return result.binding;
+        },
+        (error: unknown) => {
+          adjust(beingBound, placed, -1);
+          throw error;
+        },
+      );
       pendingBinds.set(key, stored);
       try {
         return { binding: await stored, created };
@@ -186,6 +200,12 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
       if (forget(key) !== undefined) await store.remove([key]);
     },
     sessionsPerBackend: () => perBackend,
+    placementLoad() {
+      if (beingBound.size === 0) return perBackend;
+      const load = new Map(perBackend);
+      for (const [backend, count] of beingBound) adjust(load, backend, count);
+      return load;
+    },
     list: () => [...sessions.values()],
     get size() {
       return sessions.size;
@@ -219,4 +239,10 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
       await store.close();
     },
   };
+}
+
+function adjust(counts: Map<string, number>, backend: string, delta: number): void {
+  const next = (counts.get(backend) ?? 0) + delta;
+  if (next <= 0) counts.delete(backend);
+  else counts.set(backend, next);
 }

@@ -21,10 +21,7 @@ import {
 } from '../../../src/gateway/wire/spark-connect-codecs.ts';
 import { startFakeSparkConnect, type FakeSparkConnect } from '../../support/fake-spark-connect.ts';
 import { startTestGateway } from '../../support/test-gateway.ts';
-import {
-  gatewayChannels,
-  type RpcFinished,
-} from '../../../src/gateway/observability-channels.ts';
+import { gatewayChannels, type RpcFinished } from '../../../src/gateway/observability-channels.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
 
 const SERVICE = '/spark.connect.SparkConnectService';

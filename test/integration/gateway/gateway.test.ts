@@ -153,6 +153,61 @@ for (const relay of RELAY_MODES)
       assert.equal(gateway.sessions.size, 10);
     });
 
+    it('spreads sessions that open at the same moment evenly', async () => {
+      // With the session store on disk, as by default: bindings are confirmed a moment later.
+      const stateDir = mkdtempSync(join(tmpdir(), 'sparkplane-gw-'));
+      dirs.push(stateDir);
+      gateway = await fastGateway(fakes, stateDir, relay);
+      session = client(gateway);
+      const target = session;
+      const perServer = (ids: readonly string[]): number[] => {
+        const placed = ids.map((id) => backendOf(fakes, id)[0]);
+        return [0, 1].map((index) => placed.filter((where) => where === index).length);
+      };
+      // One session first, then three at once (as PySpark's threads do): two on each server.
+      const ids: string[] = [randomUUID()];
+      assert.equal((await config(target, ids[0] ?? '')).status, 0);
+      for (const count of [3, 6]) {
+        const batch = Array.from({ length: count }, (): string => randomUUID());
+        const replies = await Promise.all(batch.map((id) => config(target, id)));
+        assert.deepEqual(
+          replies.map((reply) => reply.status),
+          batch.map(() => 0),
+        );
+        ids.push(...batch);
+        const counts = perServer(ids);
+        assert.deepEqual(counts, [ids.length / 2, ids.length / 2], `per server: ${String(counts)}`);
+      }
+    });
+
+    it('keeps every server under its session cap, also when sessions open at once', async () => {
+      gateway = await startGateway({
+        host: '127.0.0.1',
+        port: 0,
+        backends: fakes.map((b) => ({ host: '127.0.0.1', port: b.port })),
+        relay,
+        maxSessionsPerBackend: 2,
+        health: { intervalMs: 100, timeoutMs: 500, fall: 2, rise: 2 },
+      });
+      await gateway.pool.checkAll();
+      session = client(gateway);
+      const target = session;
+      const ids = Array.from({ length: 6 }, (): string => randomUUID());
+      const replies = await Promise.all(ids.map((id) => config(target, id)));
+      const statuses = replies.map((reply) => reply.status).sort();
+      assert.deepEqual(statuses, [0, 0, 0, 0, 8, 8]);
+      const full = replies.find((reply) => reply.status === 8);
+      assert.match(
+        full?.message ?? '',
+        /every Spark Connect server behind the sparkplane gateway has reached its session cap \(127\.0\.0\.1:\d+ 2\/2, 127\.0\.0\.1:\d+ 2\/2\); retry after sessions end, or raise the cap or add a server/,
+      );
+      assert.deepEqual([...gateway.sessions.sessionsPerBackend().values()], [2, 2]);
+      // At the cap a session already placed is served, a new one is refused.
+      const known = ids[replies.findIndex((reply) => reply.status === 0)] ?? '';
+      assert.equal((await config(target, known)).status, 0);
+      assert.equal((await config(target, randomUUID())).status, 8);
+    });
+
     it('relays a streamed ExecutePlan result with its trailers and learns the operation id', async () => {
       gateway = await fastGateway(fakes, undefined, relay);
       session = client(gateway);

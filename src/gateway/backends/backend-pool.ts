@@ -56,6 +56,8 @@ export interface BackendPool {
    * last lost, waiting for a probe when needed; rejects with GW_BACKEND_GONE when it is down.
    */
   ready(id: string): Promise<Backend>;
+  /** The backend when `ready` would resolve at once with it; otherwise undefined. */
+  readyNow(id: string): Backend | undefined;
   /** A proxied request could not connect: eject the backend until checks pass again. */
   connectFailed(id: string, error: unknown): void;
   /** Runs one round of checks now (tests, startup). */
@@ -222,6 +224,12 @@ export function createBackendPool(options: BackendPoolOptions): BackendPool {
         draining: backend.draining,
         maxSessions: backend.maxSessions,
       })),
+    readyNow(id) {
+      const entry = entries.get(id);
+      if (entry === undefined || entry.needsCheck) return undefined;
+      const { health } = entry.backend;
+      return health === 'up' ? entry.backend : undefined;
+    },
     async ready(id) {
       const entry = entries.get(id);
       if (entry === undefined)

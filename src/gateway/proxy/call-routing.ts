@@ -5,7 +5,7 @@ import type http2 from 'node:http2';
 import { GatewayError } from '../errors.ts';
 import { gatewayChannels } from '../observability-channels.ts';
 import { sessionKey } from '../routing/affinity-store.ts';
-import type { Route } from '../routing/router.ts';
+import type { Route, RouteRequest } from '../routing/router.ts';
 import {
   SPARK_CONNECT_METHODS,
   assertSingleUserContext,
@@ -50,14 +50,18 @@ export function newCallRecord(method: string, client: string): CallRecord {
   };
 }
 
-export async function routeCall(
-  deps: ProxyDependencies,
+/**
+ * What the router needs of a call, from the fields of its first message; throws GatewayError for
+ * a request without a usable session id. Records the ids on the call.
+ */
+export function routeRequestOf(
+  deps: Pick<ProxyDependencies, 'rewriteUserId' | 'sessions'>,
   method: SparkConnectMethodName | undefined,
   path: { service: string; method: string },
   fields: RoutingFields,
   call: CallRecord,
   connection: ClientConnection,
-): Promise<{ route: Route; key: string }> {
+): { request: RouteRequest; key: string } {
   let sessionId = fields.sessionId ?? '';
   let userId = fields.userId ?? '';
   if (deps.rewriteUserId && call.principal !== '') userId = call.principal;
@@ -81,16 +85,30 @@ export async function routeCall(
     );
   call.sessionId = sessionId;
   call.userId = userId;
-  const route = await deps.router.route({
-    method: path.method,
-    createsSession: method === undefined ? false : SPARK_CONNECT_METHODS[method].createsSession,
-    principal: call.principal,
-    userId,
-    sessionId,
-    operationId: fields.operationId,
-    client: call.client,
-  });
-  return { route, key: sessionKey(call.principal, userId, sessionId) };
+  return {
+    request: {
+      method: path.method,
+      createsSession: method === undefined ? false : SPARK_CONNECT_METHODS[method].createsSession,
+      principal: call.principal,
+      userId,
+      sessionId,
+      operationId: fields.operationId,
+      client: call.client,
+    },
+    key: sessionKey(call.principal, userId, sessionId),
+  };
+}
+
+export async function routeCall(
+  deps: ProxyDependencies,
+  method: SparkConnectMethodName | undefined,
+  path: { service: string; method: string },
+  fields: RoutingFields,
+  call: CallRecord,
+  connection: ClientConnection,
+): Promise<{ route: Route; key: string }> {
+  const { request, key } = routeRequestOf(deps, method, path, fields, call, connection);
+  return { route: deps.router.routeKnown(request) ?? (await deps.router.route(request)), key };
 }
 
 /** The peeked bytes, with the user id rewritten to the verified identity when configured. */

@@ -35,44 +35,52 @@ export interface FirstMessagePeek {
 }
 
 export function createFirstMessagePeek(options: PeekOptions): FirstMessagePeek {
-  const decoder = createGrpcMessageDecoder({ maxMessageBytes: options.maxMessageBytes });
-  let scanner: FieldScanner | undefined;
-  let compressedBody: Buffer[] | undefined;
-  let firstLength = 0;
-  let firstDone = false;
-  return {
-    decoder,
-    get scanner() {
-      return scanner;
-    },
-    get firstMessageDone() {
-      return firstDone;
-    },
-    push(chunk) {
-      for (const event of decoder.push(chunk)) {
-        if (firstDone) continue;
-        if (event.kind === 'start') {
-          firstLength = event.length;
-          if (event.compressed) compressedBody = [];
-          else scanner = createFieldScanner(options.spec, event.length);
-        } else if (event.kind === 'data') {
-          if (compressedBody !== undefined) compressedBody.push(event.bytes);
-          else scanner?.push(event.bytes);
-        } else {
-          if (compressedBody !== undefined)
-            scanner = scanMessage(inflate(Buffer.concat(compressedBody), options), options.spec);
-          else scanner?.end();
-          firstDone = true;
-        }
+  return new Peek(options);
+}
+
+// A class, not closures: one is made for every call, so its methods are shared, not allocated.
+class Peek implements FirstMessagePeek {
+  readonly decoder: GrpcMessageDecoder;
+  scanner: FieldScanner | undefined;
+  firstMessageDone = false;
+  private readonly options: PeekOptions;
+  private compressedBody: Buffer[] | undefined;
+  private firstLength = 0;
+
+  constructor(options: PeekOptions) {
+    this.options = options;
+    this.decoder = createGrpcMessageDecoder({ maxMessageBytes: options.maxMessageBytes });
+  }
+
+  push(chunk: Buffer): void {
+    for (const event of this.decoder.push(chunk)) {
+      if (this.firstMessageDone) continue;
+      if (event.kind === 'start') {
+        this.firstLength = event.length;
+        if (event.compressed) this.compressedBody = [];
+        else this.scanner = createFieldScanner(this.options.spec, event.length);
+      } else if (event.kind === 'data') {
+        if (this.compressedBody !== undefined) this.compressedBody.push(event.bytes);
+        else this.scanner?.push(event.bytes);
+      } else {
+        if (this.compressedBody !== undefined)
+          this.scanner = scanMessage(
+            inflate(Buffer.concat(this.compressedBody), this.options),
+            this.options.spec,
+          );
+        else this.scanner?.end();
+        this.firstMessageDone = true;
       }
-    },
-    routable() {
-      return (
-        scanner !== undefined &&
-        (firstDone || (scanner.passed > 2 && firstLength > options.wholeMessageBytes))
-      );
-    },
-  };
+    }
+  }
+
+  routable(): boolean {
+    return (
+      this.scanner !== undefined &&
+      (this.firstMessageDone ||
+        (this.scanner.passed > 2 && this.firstLength > this.options.wholeMessageBytes))
+    );
+  }
 }
 
 function inflate(body: Buffer, options: PeekOptions): Buffer {

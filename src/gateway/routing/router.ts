@@ -32,6 +32,11 @@ export type Route =
 
 export interface Router {
   route(request: RouteRequest): Promise<Route>;
+  /**
+   * The route of a session the gateway holds, on a server that is up and unchanged, without
+   * waiting; undefined when `route` has more to find out (or an error to give).
+   */
+  routeKnown(request: RouteRequest): Route | undefined;
   /** Drops a binding the gateway just made when its first request never reached the server. */
   unplace(binding: SessionBinding): Promise<void>;
 }
@@ -74,6 +79,15 @@ export function createRouter(deps: {
   };
 
   return {
+    routeKnown(request) {
+      const key = sessionKey(request.principal, request.userId, request.sessionId);
+      const binding = sessions.find(key);
+      if (binding === undefined) return undefined;
+      const backend = pool.readyNow(binding.backend);
+      if (backend?.incarnation !== binding.incarnation) return undefined;
+      sessions.seen(key);
+      return { kind: 'backend', backend, binding, placed: false };
+    },
     async route(request) {
       const key = sessionKey(request.principal, request.userId, request.sessionId);
       let binding = await sessions.lookup(key);

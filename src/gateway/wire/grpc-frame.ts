@@ -39,75 +39,96 @@ export function encodeGrpcMessage(body: Uint8Array, compressed = false): Buffer 
 }
 
 export function createGrpcMessageDecoder(limits: GrpcMessageDecoderLimits): GrpcMessageDecoder {
-  // The header is the only thing ever copied: its 5 bytes may straddle chunks.
-  const header = Buffer.alloc(GRPC_HEADER_BYTES);
-  let headerFilled = 0;
-  /** Body bytes still to come for the current message; -1 while reading a header. */
-  let bodyRemaining = -1;
-  let messages = 0;
-  let failed: GatewayError | undefined;
+  return new MessageDecoder(limits.maxMessageBytes);
+}
 
-  const fail = (error: GatewayError): never => {
-    failed = error;
-    throw error;
-  };
+// A class, not closures: one is made for every call, so its methods are shared, not allocated.
+class MessageDecoder implements GrpcMessageDecoder {
+  messages = 0;
+  // The header is the only thing ever copied: its 5 bytes may straddle chunks.
+  private header: Buffer | undefined;
+  private headerFilled = 0;
+  /** Body bytes still to come for the current message; -1 while reading a header. */
+  private bodyRemaining = -1;
+  private failed: GatewayError | undefined;
+  private readonly maxMessageBytes: number;
+
+  constructor(maxMessageBytes: number) {
+    this.maxMessageBytes = maxMessageBytes;
+  }
+
+  get atMessageBoundary(): boolean {
+    return this.bodyRemaining < 0 && this.headerFilled === 0;
+  }
+
+  push(chunk: Buffer): GrpcMessageEvent[] {
+    if (this.failed !== undefined) throw this.failed;
+    const events: GrpcMessageEvent[] = [];
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.bodyRemaining < 0) {
+        if (this.headerFilled === 0 && chunk.length - at >= GRPC_HEADER_BYTES) {
+          // The whole header in this chunk, as almost always: read in place.
+          this.startMessage(chunk, at, events);
+          at += GRPC_HEADER_BYTES;
+          continue;
+        }
+        const header = (this.header ??= Buffer.alloc(GRPC_HEADER_BYTES));
+        const used = Math.min(GRPC_HEADER_BYTES - this.headerFilled, chunk.length - at);
+        chunk.copy(header, this.headerFilled, at, at + used);
+        this.headerFilled += used;
+        at += used;
+        if (this.headerFilled === GRPC_HEADER_BYTES) {
+          this.headerFilled = 0;
+          this.startMessage(header, 0, events);
+        }
+        continue;
+      }
+      const used = Math.min(this.bodyRemaining, chunk.length - at);
+      events.push({ kind: 'data', bytes: chunk.subarray(at, at + used) });
+      this.bodyRemaining -= used;
+      at += used;
+      if (this.bodyRemaining === 0) this.finishMessage(events);
+    }
+    return events;
+  }
 
   /** Checks a complete header before anything is emitted or allocated for its message. */
-  const startMessage = (events: GrpcMessageEvent[]): void => {
-    const flag = header[0] ?? 0;
+  private startMessage(bytes: Buffer, at: number, events: GrpcMessageEvent[]): void {
+    const flag = bytes[at] ?? 0;
     // A bad flag means the bytes are not gRPC at all, so the "length" after it means nothing.
-    if (flag > 1) fail(new GatewayError('GW_MALFORMED_MESSAGE', notGrpcMessage(header)));
-    const length = header.readUInt32BE(1);
-    if (length > limits.maxMessageBytes) {
-      fail(
+    if (flag > 1)
+      this.fail(
+        new GatewayError(
+          'GW_MALFORMED_MESSAGE',
+          notGrpcMessage(bytes.subarray(at, at + GRPC_HEADER_BYTES)),
+        ),
+      );
+    const length = bytes.readUInt32BE(at + 1);
+    if (length > this.maxMessageBytes) {
+      this.fail(
         new GatewayError(
           'GW_MESSAGE_TOO_LARGE',
-          `gRPC message of ${length} bytes is larger than the limit of ${limits.maxMessageBytes} bytes ` +
-            `(${formatSize(limits.maxMessageBytes)}); send a smaller message or raise the gateway's message size limit`,
+          `gRPC message of ${length} bytes is larger than the limit of ${this.maxMessageBytes} bytes ` +
+            `(${formatSize(this.maxMessageBytes)}); send a smaller message or raise the gateway's message size limit`,
         ),
       );
     }
     events.push({ kind: 'start', compressed: flag === 1, length });
-    headerFilled = 0;
-    bodyRemaining = length;
-    if (length === 0) finishMessage(events);
-  };
+    this.bodyRemaining = length;
+    if (length === 0) this.finishMessage(events);
+  }
 
-  const finishMessage = (events: GrpcMessageEvent[]): void => {
+  private finishMessage(events: GrpcMessageEvent[]): void {
     events.push({ kind: 'end' });
-    bodyRemaining = -1;
-    messages++;
-  };
+    this.bodyRemaining = -1;
+    this.messages++;
+  }
 
-  return {
-    get atMessageBoundary() {
-      return bodyRemaining < 0 && headerFilled === 0;
-    },
-    get messages() {
-      return messages;
-    },
-    push(chunk) {
-      if (failed !== undefined) throw failed;
-      const events: GrpcMessageEvent[] = [];
-      let at = 0;
-      while (at < chunk.length) {
-        if (bodyRemaining < 0) {
-          const used = Math.min(GRPC_HEADER_BYTES - headerFilled, chunk.length - at);
-          chunk.copy(header, headerFilled, at, at + used);
-          headerFilled += used;
-          at += used;
-          if (headerFilled === GRPC_HEADER_BYTES) startMessage(events);
-          continue;
-        }
-        const used = Math.min(bodyRemaining, chunk.length - at);
-        events.push({ kind: 'data', bytes: chunk.subarray(at, at + used) });
-        bodyRemaining -= used;
-        at += used;
-        if (bodyRemaining === 0) finishMessage(events);
-      }
-      return events;
-    },
-  };
+  private fail(error: GatewayError): never {
+    this.failed = error;
+    throw error;
+  }
 }
 
 const HTTP1_METHODS = [

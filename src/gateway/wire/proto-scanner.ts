@@ -86,207 +86,239 @@ export function createFieldScanner(spec: ScanSpec, messageLength: number): Field
     wanted = new Set(spec.capture);
     wantedOf.set(spec, wanted);
   }
-  const maxCaptureBytes = spec.maxCaptureBytes ?? DEFAULT_MAX_CAPTURE_BYTES;
-  const maxOccurrences = spec.maxOccurrences ?? DEFAULT_MAX_OCCURRENCES;
-  const subject = spec.subject ?? 'the message';
-  const fields: CapturedField[] = [];
-  const oversized: number[] = [];
+  return new IncrementalScanner(spec, wanted, messageLength);
+}
+
+// A class, not closures: one is made for every call, so its methods are shared, not allocated.
+class IncrementalScanner implements FieldScanner {
+  readonly fields: CapturedField[] = [];
+  readonly oversized: number[] = [];
+  offset = 0;
+  passed = 0;
+  private readonly maxCaptureBytes: number;
+  private readonly maxOccurrences: number;
   // Allocated on first use: most messages name only a few low fields.
-  let occurrences: Map<number, number> | undefined;
+  private occurrences: Map<number, number> | undefined;
   /** Fields 1–31 seen, as bits; fields 32–1023 in `seenHigh`. */
-  let seenBits = 0;
-  let seenHigh: Uint8Array | undefined;
-  let seenCaptured: Set<number> | undefined;
-  let passed = 0;
-  let offset = 0;
-  let failed: GatewayError | undefined;
+  private seenBits = 0;
+  private seenHigh: Uint8Array | undefined;
+  private seenCaptured: Set<number> | undefined;
+  private failed: GatewayError | undefined;
 
   // The field being read.
-  let state: State = 'tag';
-  let fieldStart = 0;
-  let field = 0;
-  let wireType = 0;
+  private state: State = 'tag';
+  private fieldStart = 0;
+  private field = 0;
+  private wireType = 0;
   // A varint is summed in a number while it is exact (7 bytes, 49 bits); longer ones, rare outside
   // captured uint64 fields, continue in a bigint.
-  let varint = 0;
-  let varintBig: bigint | undefined;
-  let varintBytes = 0;
-  /** The last complete varint: `value` as a number (exact up to 2^53), `big` when it was longer. */
-  let lastVarint = 0;
-  let lastVarintBig: bigint | undefined;
+  private varint = 0;
+  private varintBig: bigint | undefined;
+  private varintBytes = 0;
+  /** The last complete varint: as a number (exact up to 2^53), `lastVarintBig` when it was longer. */
+  private lastVarint = 0;
+  private lastVarintBig: bigint | undefined;
   /** Value bytes still to come (LEN, I32, I64). */
-  let remaining = 0;
-  let capture: Buffer | undefined;
-  let captured = 0;
+  private remaining = 0;
+  private capture: Buffer | undefined;
+  private captured = 0;
 
-  const fail = (at: number, problem: string): never => {
-    failed = new GatewayError(
+  private readonly spec: ScanSpec;
+  private readonly wanted: ReadonlySet<number>;
+  private readonly messageLength: number;
+
+  constructor(spec: ScanSpec, wanted: ReadonlySet<number>, messageLength: number) {
+    this.spec = spec;
+    this.wanted = wanted;
+    this.messageLength = messageLength;
+    this.maxCaptureBytes = spec.maxCaptureBytes ?? DEFAULT_MAX_CAPTURE_BYTES;
+    this.maxOccurrences = spec.maxOccurrences ?? DEFAULT_MAX_OCCURRENCES;
+  }
+
+  first(wantedField: number): CapturedField | undefined {
+    return this.fields.find((entry) => entry.field === wantedField);
+  }
+
+  last(wantedField: number): CapturedField | undefined {
+    return this.fields.findLast((entry) => entry.field === wantedField);
+  }
+
+  hasSeen(wantedField: number): boolean {
+    if (this.wanted.has(wantedField)) return this.seenCaptured?.has(wantedField) ?? false;
+    if (wantedField < 1 || wantedField >= LOW_FIELDS || !Number.isInteger(wantedField))
+      throw new RangeError(`hasSeen answers for fields 1–${LOW_FIELDS - 1} and captured fields`);
+    if (wantedField < 32) return (this.seenBits & (1 << wantedField)) !== 0;
+    return ((this.seenHigh?.[wantedField >> 3] ?? 0) & (1 << (wantedField & 7))) !== 0;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failed !== undefined) throw this.failed;
+    if (chunk.length > this.messageLength - this.offset) {
+      this.failed = new GatewayError(
+        'GW_INTERNAL',
+        `${this.subject()} got ${this.offset + chunk.length} bytes but its gRPC length is ${this.messageLength}`,
+      );
+      throw this.failed;
+    }
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.state === 'value') {
+        const used = Math.min(this.remaining, chunk.length - at);
+        if (this.capture !== undefined) chunk.copy(this.capture, this.captured, at, at + used);
+        this.captured += used;
+        this.remaining -= used;
+        at += used;
+        this.offset += used;
+        if (this.remaining === 0) this.finishBytes();
+        continue;
+      }
+      const byte = chunk[at] ?? 0;
+      if (this.state === 'tag' && this.varintBytes === 0) this.fieldStart = this.offset;
+      at++;
+      this.offset++;
+      if (!this.varintByte(byte)) continue;
+      if (this.state === 'tag') this.beginValue(this.lastVarint);
+      else if (this.state === 'varint') {
+        if (this.wanted.has(this.field))
+          this.record(EMPTY, this.lastVarintBig ?? BigInt(this.lastVarint));
+        this.state = 'tag';
+      } else this.beginBytes(this.lastVarint, this.wanted.has(this.field));
+    }
+    if (this.offset === this.messageLength && (this.state !== 'tag' || this.varintBytes > 0))
+      this.fail(this.offset, `the message ends ${this.midField()}`);
+  }
+
+  end(): void {
+    if (this.failed !== undefined) throw this.failed;
+    if (this.offset < this.messageLength)
+      this.fail(
+        this.offset,
+        `the message ended after ${this.offset} of its ${this.messageLength} bytes, ` +
+          (this.state === 'tag' && this.varintBytes === 0 ? 'between fields' : this.midField()),
+      );
+  }
+
+  private subject(): string {
+    return this.spec.subject ?? 'the message';
+  }
+
+  private fail(at: number, problem: string): never {
+    this.failed = new GatewayError(
       'GW_MALFORMED_MESSAGE',
-      `malformed protobuf in ${subject} at byte ${at}: ${problem}`,
+      `malformed protobuf in ${this.subject()} at byte ${at}: ${problem}`,
     );
-    throw failed;
-  };
+    throw this.failed;
+  }
 
-  const record = (value: Buffer, varintValue?: bigint): void => {
-    const base = { field, wireType, value, start: fieldStart, end: offset };
-    fields.push(varintValue === undefined ? base : { ...base, varint: varintValue });
-  };
+  private record(value: Buffer, varintValue?: bigint): void {
+    const base = {
+      field: this.field,
+      wireType: this.wireType,
+      value,
+      start: this.fieldStart,
+      end: this.offset,
+    };
+    this.fields.push(varintValue === undefined ? base : { ...base, varint: varintValue });
+  }
 
   /** Starts reading the value of the field whose tag just ended. */
-  const beginValue = (tag: number): void => {
-    if (tag > 0xffffffff) fail(fieldStart, 'a field tag does not fit in 32 bits');
-    field = tag >>> 3;
-    wireType = tag & 7;
-    if (field === 0) fail(fieldStart, 'field number 0 is not a valid field');
+  private beginValue(tag: number): void {
+    const { fieldStart } = this;
+    if (tag > 0xffffffff) this.fail(fieldStart, 'a field tag does not fit in 32 bits');
+    const field = tag >>> 3;
+    const wireType = tag & 7;
+    this.field = field;
+    this.wireType = wireType;
+    if (field === 0) this.fail(fieldStart, 'field number 0 is not a valid field');
     if (wireType === 3 || wireType === 4)
-      fail(
+      this.fail(
         fieldStart,
         `field ${field} uses groups (wire type ${wireType}), which Spark Connect never sends`,
       );
     if (wireType > WIRE_I32)
-      fail(fieldStart, `field ${field} has the invalid wire type ${wireType}`);
-    if (field < 32) seenBits |= 1 << field;
+      this.fail(fieldStart, `field ${field} has the invalid wire type ${wireType}`);
+    if (field < 32) this.seenBits |= 1 << field;
     else if (field < LOW_FIELDS) {
-      seenHigh ??= new Uint8Array(LOW_FIELDS / 8);
-      seenHigh[field >> 3] = (seenHigh[field >> 3] ?? 0) | (1 << (field & 7));
+      this.seenHigh ??= new Uint8Array(LOW_FIELDS / 8);
+      this.seenHigh[field >> 3] = (this.seenHigh[field >> 3] ?? 0) | (1 << (field & 7));
     }
-    if (field > passed) passed = field;
-    capture = undefined;
-    if (wanted.has(field)) {
-      (seenCaptured ??= new Set()).add(field);
-      occurrences ??= new Map();
-      const count = (occurrences.get(field) ?? 0) + 1;
-      if (count > maxOccurrences)
-        fail(fieldStart, `field ${field} occurs more than ${maxOccurrences} times`);
-      occurrences.set(field, count);
+    if (field > this.passed) this.passed = field;
+    this.capture = undefined;
+    if (this.wanted.has(field)) {
+      (this.seenCaptured ??= new Set()).add(field);
+      this.occurrences ??= new Map();
+      const count = (this.occurrences.get(field) ?? 0) + 1;
+      if (count > this.maxOccurrences)
+        this.fail(fieldStart, `field ${field} occurs more than ${this.maxOccurrences} times`);
+      this.occurrences.set(field, count);
     }
     if (wireType === WIRE_VARINT || wireType === WIRE_LEN) {
-      state = wireType === WIRE_VARINT ? 'varint' : 'length';
+      this.state = wireType === WIRE_VARINT ? 'varint' : 'length';
       return;
     }
-    beginBytes(wireType === WIRE_I64 ? 8 : 4, wanted.has(field));
-  };
+    this.beginBytes(wireType === WIRE_I64 ? 8 : 4, this.wanted.has(field));
+  }
 
   /** Starts a run of `length` value bytes, copied out only when captured and small enough. */
-  const beginBytes = (length: number, keep: boolean): void => {
-    const left = messageLength - offset;
+  private beginBytes(length: number, keep: boolean): void {
+    const left = this.messageLength - this.offset;
     if (length > left)
-      fail(
-        fieldStart,
-        `field ${field} claims ${lastVarintBig ?? length} bytes but only ${left} remain`,
+      this.fail(
+        this.fieldStart,
+        `field ${this.field} claims ${this.lastVarintBig ?? length} bytes but only ${left} remain`,
       );
-    if (keep && wireType === WIRE_LEN && length > maxCaptureBytes) {
-      if (!oversized.includes(field)) oversized.push(field);
+    if (keep && this.wireType === WIRE_LEN && length > this.maxCaptureBytes) {
+      if (!this.oversized.includes(this.field)) this.oversized.push(this.field);
       keep = false;
     }
-    remaining = length;
-    captured = 0;
-    capture = keep ? Buffer.allocUnsafe(remaining) : undefined;
-    state = 'value';
-    if (remaining === 0) finishBytes();
-  };
+    this.remaining = length;
+    this.captured = 0;
+    this.capture = keep ? Buffer.allocUnsafe(length) : undefined;
+    this.state = 'value';
+    if (length === 0) this.finishBytes();
+  }
 
-  const finishBytes = (): void => {
-    if (capture !== undefined) record(capture);
-    capture = undefined;
-    state = 'tag';
-  };
+  private finishBytes(): void {
+    if (this.capture !== undefined) this.record(this.capture);
+    this.capture = undefined;
+    this.state = 'tag';
+  }
 
   /** Feeds one varint byte; true once its last byte arrived (then in lastVarint/lastVarintBig). */
-  const varintByte = (byte: number): boolean => {
-    if (varintBig === undefined && varintBytes < EXACT_VARINT_BYTES)
-      varint += (byte & 0x7f) * 2 ** (7 * varintBytes);
+  private varintByte(byte: number): boolean {
+    if (this.varintBig === undefined && this.varintBytes < EXACT_VARINT_BYTES)
+      this.varint += (byte & 0x7f) * 2 ** (7 * this.varintBytes);
     else {
-      varintBig ??= BigInt(varint);
-      varintBig |= BigInt(byte & 0x7f) << BigInt(7 * varintBytes);
+      this.varintBig ??= BigInt(this.varint);
+      this.varintBig |= BigInt(byte & 0x7f) << BigInt(7 * this.varintBytes);
     }
-    varintBytes++;
+    this.varintBytes++;
     if ((byte & 0x80) === 0) {
-      if (varintBig === undefined) {
-        lastVarint = varint;
-        lastVarintBig = undefined;
+      if (this.varintBig === undefined) {
+        this.lastVarint = this.varint;
+        this.lastVarintBig = undefined;
       } else {
-        lastVarintBig = BigInt.asUintN(64, varintBig);
-        lastVarint = Number(lastVarintBig);
+        this.lastVarintBig = BigInt.asUintN(64, this.varintBig);
+        this.lastVarint = Number(this.lastVarintBig);
       }
-      varint = 0;
-      varintBig = undefined;
-      varintBytes = 0;
+      this.varint = 0;
+      this.varintBig = undefined;
+      this.varintBytes = 0;
       return true;
     }
-    if (varintBytes === MAX_VARINT_BYTES)
-      fail(offset - varintBytes, `a varint is longer than ${MAX_VARINT_BYTES} bytes`);
+    if (this.varintBytes === MAX_VARINT_BYTES)
+      this.fail(
+        this.offset - this.varintBytes,
+        `a varint is longer than ${MAX_VARINT_BYTES} bytes`,
+      );
     return false;
-  };
+  }
 
-  const midField = (): string =>
-    state === 'tag'
+  private midField(): string {
+    return this.state === 'tag'
       ? 'inside a field tag'
-      : `inside field ${field} (which began at byte ${fieldStart})`;
-
-  return {
-    fields,
-    oversized,
-    get offset() {
-      return offset;
-    },
-    get passed() {
-      return passed;
-    },
-    first: (wantedField) => fields.find((entry) => entry.field === wantedField),
-    last: (wantedField) => fields.findLast((entry) => entry.field === wantedField),
-    hasSeen(wantedField) {
-      if (wanted.has(wantedField)) return seenCaptured?.has(wantedField) ?? false;
-      if (wantedField < 1 || wantedField >= LOW_FIELDS || !Number.isInteger(wantedField))
-        throw new RangeError(`hasSeen answers for fields 1–${LOW_FIELDS - 1} and captured fields`);
-      if (wantedField < 32) return (seenBits & (1 << wantedField)) !== 0;
-      return ((seenHigh?.[wantedField >> 3] ?? 0) & (1 << (wantedField & 7))) !== 0;
-    },
-    push(chunk) {
-      if (failed !== undefined) throw failed;
-      if (chunk.length > messageLength - offset) {
-        failed = new GatewayError(
-          'GW_INTERNAL',
-          `${subject} got ${offset + chunk.length} bytes but its gRPC length is ${messageLength}`,
-        );
-        throw failed;
-      }
-      let at = 0;
-      while (at < chunk.length) {
-        if (state === 'value') {
-          const used = Math.min(remaining, chunk.length - at);
-          if (capture !== undefined) chunk.copy(capture, captured, at, at + used);
-          captured += used;
-          remaining -= used;
-          at += used;
-          offset += used;
-          if (remaining === 0) finishBytes();
-          continue;
-        }
-        const byte = chunk[at] ?? 0;
-        if (state === 'tag' && varintBytes === 0) fieldStart = offset;
-        at++;
-        offset++;
-        if (!varintByte(byte)) continue;
-        if (state === 'tag') beginValue(lastVarint);
-        else if (state === 'varint') {
-          if (wanted.has(field)) record(EMPTY, lastVarintBig ?? BigInt(lastVarint));
-          state = 'tag';
-        } else beginBytes(lastVarint, wanted.has(field));
-      }
-      if (offset === messageLength && (state !== 'tag' || varintBytes > 0))
-        fail(offset, `the message ends ${midField()}`);
-    },
-    end() {
-      if (failed !== undefined) throw failed;
-      if (offset < messageLength)
-        fail(
-          offset,
-          `the message ended after ${offset} of its ${messageLength} bytes, ` +
-            (state === 'tag' && varintBytes === 0 ? 'between fields' : midField()),
-        );
-    },
-  };
+      : `inside field ${this.field} (which began at byte ${this.fieldStart})`;
+  }
 }
 
 /** Scans a whole message that is already in memory. */

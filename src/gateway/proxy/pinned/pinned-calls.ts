@@ -23,7 +23,7 @@ import {
   responseNamesOperations,
 } from '../../wire/spark-connect.ts';
 import type { ClientConnection } from '../front-server.ts';
-import { routeCall } from '../call-routing.ts';
+import { routeRequestOf } from '../call-routing.ts';
 import { healthCheckResponse, notGrpcText } from '../grpc-respond.ts';
 import { upstreamFields } from '../relay-headers.ts';
 import { createResponseScan } from '../session-bookkeeping.ts';
@@ -233,17 +233,26 @@ export function createPinnedCalls(link: PinnedCallsLink): PinnedCalls {
     stream.state = 'routing';
     if (stream.timer !== undefined) clearTimeout(stream.timer);
     const scanner = stream.peek.scanner;
-    let routed: Promise<{ route: Route; key: string }>;
+    let routed: Promise<Route>;
+    let key: string;
     try {
       if (scanner === undefined) throw new GatewayError('GW_BAD_REQUEST', 'no request message');
       const fields = readRoutingFields(scanner, stream.method ?? GENERIC_ROUTING);
-      routed = routeCall(deps, stream.method, stream.path, fields, stream.call, connection);
+      const of = routeRequestOf(deps, stream.method, stream.path, fields, stream.call, connection);
+      key = of.key;
+      // Most calls are of a session the gateway holds, on a server that is up: routed at once.
+      const known = deps.router.routeKnown(of.request);
+      if (known !== undefined) {
+        onRouted(stream, known, key);
+        return;
+      }
+      routed = deps.router.route(of.request);
     } catch (error) {
       link.answerError(stream, error);
       return;
     }
     routed.then(
-      ({ route: where, key }) => {
+      (where) => {
         if (stream.state !== 'routing') return;
         try {
           onRouted(stream, where, key);

@@ -56,7 +56,10 @@ export function requestHead(fields: readonly HeaderField[]): RequestHead {
   let path = '';
   let contentType = '';
   let encoding: string | undefined;
-  for (const [name, value] of fields) {
+  for (const field of fields) {
+    // Indexed, not destructured: a destructured tuple costs an iterator on every field.
+    const name = field[0];
+    const value = field[1];
     if (name === ':method') method = value;
     else if (name === ':path') path = value;
     else if (name === 'content-type') contentType = value;

@@ -74,9 +74,9 @@ export function createResponseSide(link: ResponseSideLink): ResponseSide {
     const trailerBlock = stream.responseStarted || block.endStream;
     stream.responseStarted = true;
     if (trailerBlock)
-      for (const [name, value] of fields) {
-        if (name === 'grpc-status') stream.call.status = Number(value);
-        else if (name === 'grpc-message') stream.call.message = value;
+      for (const field of fields) {
+        if (field[0] === 'grpc-status') stream.call.status = Number(field[1]);
+        else if (field[0] === 'grpc-message') stream.call.message = field[1];
       }
     if (block.endStream) link.callEnded(stream);
   }

@@ -82,35 +82,69 @@ export interface FrameParser {
 }
 
 export function createFrameParser(maxPayload: number): FrameParser {
-  let pending: Buffer | undefined;
+  // A frame cut by a chunk's end: its header collected here, then the whole frame in `partial`,
+  // allocated once its length is known (and checked). Only a cut frame's bytes are ever copied.
+  const header = Buffer.alloc(FRAME_HEADER_BYTES);
+  let headerFilled = 0;
+  let partial: Buffer | undefined;
+  let partialFilled = 0;
+
+  const emit = (bytes: Buffer, at: number, end: number, onFrame: (frame: Frame) => void): void => {
+    onFrame({
+      type: bytes.readUInt8(at + 3),
+      flags: bytes.readUInt8(at + 4),
+      streamId: bytes.readUInt32BE(at + 5) & 0x7fffffff,
+      payload: bytes.subarray(at + FRAME_HEADER_BYTES, end),
+      raw: bytes.subarray(at, end),
+    });
+  };
+  const checked = (length: number): number => {
+    if (length > parser.maxPayload) throw new FrameSizeError(length, parser.maxPayload);
+    return length;
+  };
+
+  /** Goes on with a cut frame; returns where the chunk's own frames begin (or its length). */
+  const resume = (chunk: Buffer, onFrame: (frame: Frame) => void): number => {
+    let at = 0;
+    if (partial === undefined) {
+      const used = Math.min(FRAME_HEADER_BYTES - headerFilled, chunk.length);
+      chunk.copy(header, headerFilled, 0, used);
+      headerFilled += used;
+      at = used;
+      if (headerFilled < FRAME_HEADER_BYTES) return at;
+      partial = Buffer.allocUnsafe(FRAME_HEADER_BYTES + checked(header.readUIntBE(0, 3)));
+      header.copy(partial);
+      partialFilled = FRAME_HEADER_BYTES;
+      headerFilled = 0;
+    }
+    const used = Math.min(partial.length - partialFilled, chunk.length - at);
+    chunk.copy(partial, partialFilled, at, at + used);
+    partialFilled += used;
+    at += used;
+    if (partialFilled === partial.length) {
+      const frame = partial;
+      partial = undefined;
+      emit(frame, 0, frame.length, onFrame);
+    }
+    return at;
+  };
+
   const parser: FrameParser = {
     maxPayload,
     get pendingBytes() {
-      return pending?.length ?? 0;
+      return headerFilled + (partial === undefined ? 0 : partialFilled);
     },
     push(chunk, onFrame) {
-      let bytes = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
-      pending = undefined;
-      let at = 0;
-      while (bytes.length - at >= FRAME_HEADER_BYTES) {
-        const length = bytes.readUIntBE(at, 3);
-        if (length > parser.maxPayload) throw new FrameSizeError(length, parser.maxPayload);
-        const end = at + FRAME_HEADER_BYTES + length;
-        if (end > bytes.length) break;
-        onFrame({
-          type: bytes.readUInt8(at + 3),
-          flags: bytes.readUInt8(at + 4),
-          streamId: bytes.readUInt32BE(at + 5) & 0x7fffffff,
-          payload: bytes.subarray(at + FRAME_HEADER_BYTES, end),
-          raw: bytes.subarray(at, end),
-        });
+      let at = headerFilled > 0 || partial !== undefined ? resume(chunk, onFrame) : 0;
+      if (headerFilled > 0 || partial !== undefined) return;
+      while (chunk.length - at >= FRAME_HEADER_BYTES) {
+        const end = at + FRAME_HEADER_BYTES + checked(chunk.readUIntBE(at, 3));
+        if (end > chunk.length) break;
+        emit(chunk, at, end, onFrame);
         at = end;
       }
-      if (at < bytes.length) {
-        // Copied: the caller may reuse or keep slices of the chunk it gave.
-        bytes = bytes.subarray(at);
-        pending = Buffer.from(bytes);
-      }
+      // The rest is the start of a frame; copied, as the caller may reuse the chunk it gave.
+      if (at < chunk.length) resume(chunk.subarray(at), onFrame);
     },
   };
   return parser;

@@ -7,15 +7,7 @@ import {
   type GrpcMessageDecoder,
   type GrpcMessageEvent,
 } from '../../../../src/gateway/wire/grpc-frame.ts';
-
-/** A small deterministic generator, so a failing random case can be replayed. */
-function prng(seed: number): (bound: number) => number {
-  let state = seed >>> 0;
-  return (bound) => {
-    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
-    return state % bound;
-  };
-}
+import { prng } from '../../../support/prng.ts';
 
 interface Message {
   compressed: boolean;

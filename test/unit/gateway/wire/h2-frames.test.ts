@@ -8,15 +8,7 @@ import {
   encodeFrame,
   type Frame,
 } from '../../../../src/gateway/wire/h2-frames.ts';
-
-/** A small deterministic generator, so a failing random case can be replayed. */
-function prng(seed: number): (bound: number) => number {
-  let state = seed >>> 0;
-  return (bound) => {
-    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
-    return state % bound;
-  };
-}
+import { prng } from '../../../support/prng.ts';
 
 interface Seen {
   type: number;

@@ -8,15 +8,7 @@ import {
   type HeaderField,
   type HpackDecoder,
 } from '../../../../src/gateway/wire/hpack.ts';
-
-/** A small deterministic generator, so a failing random case can be replayed. */
-function prng(seed: number): (bound: number) => number {
-  let state = seed >>> 0;
-  return (bound) => {
-    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
-    return state % bound;
-  };
-}
+import { prng } from '../../../support/prng.ts';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 

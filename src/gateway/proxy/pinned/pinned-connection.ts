@@ -1,9 +1,9 @@
 // A client connection relayed to the one Spark Connect server its sessions live on, over a TCP
 // connection of its own (`--relay pinned`). This module owns the connection: its sockets, the
 // frames that concern the whole connection (preface, SETTINGS, PING, WINDOW_UPDATE of the
-// connection, GOAWAY), the request header blocks (decoded, the client's HPACK table mirrored),
-// the gateway's own answers and the end. pinned-calls.ts takes each call to its server;
-// response-side.ts relays the server's frames back. A call whose session lives on another server
+// connection, GOAWAY), the request header blocks (decoded, the client's HPACK table mirrored)
+// and the end. pinned-calls.ts takes each call to its server; response-side.ts relays the
+// server's frames back; call-answers.ts ends a call with the gateway's own answer. A call whose session lives on another server
 // makes the connection go away (GOAWAY: the client retries the call on a new connection, which is
 // then terminated and routed call by call).
 import net from 'node:net';
@@ -34,11 +34,11 @@ import {
 } from '../../wire/h2-frames.ts';
 import { createHpackDecoder, encodeHeaderBlock, HpackError } from '../../wire/hpack.ts';
 import type { ClientConnection } from '../front-server.ts';
-import { messageResponse, trailers, trailersOnly } from './answers.ts';
 import { createAbuseLimits } from './abuse-limits.ts';
 import { createFrameOutput } from './frame-output.ts';
 import { createPinnedCalls, type PinnedRelayDependencies } from './pinned-calls.ts';
-import { completeCall, noteFailure, type PinnedStream } from './pinned-stream.ts';
+import { createCallAnswers } from './call-answers.ts';
+import { completeCall, type PinnedStream } from './pinned-stream.ts';
 import { MAX_MIRRORED_TABLE, createResponseSide } from './response-side.ts';
 
 export interface PinnedConnection {
@@ -74,10 +74,19 @@ export function relayPinned(
   let lastClientId = 0;
   let goawayLast: number | undefined;
   let closed = false;
-  /** Bytes of DATA the gateway sent the client itself: the client's refunds for them stay here. */
-  let injected = 0;
   const toClient = createFrameOutput(() => client);
   const toUpstream = createFrameOutput(() => upstream);
+  const { answer, answerError, answerMessage, refundClient, serversShare } = createCallAnswers({
+    sessions: deps.sessions,
+    toClient,
+    toUpstream,
+    flushClient,
+    flushUpstream,
+    drop: (stream) => {
+      calls.drop(stream);
+    },
+    maybeEnd,
+  });
   const calls = createPinnedCalls({
     deps,
     connection,
@@ -187,45 +196,6 @@ export function relayPinned(
     if (goawayLast !== undefined && calls.streams.size === 0) shutdown();
   }
 
-  function refundClient(bytes: number): void {
-    if (bytes > 0) toClient.push(encodeWindowUpdate(0, bytes));
-  }
-
-  /** Ends a call with the gateway's own answer, in whatever state it is. */
-  function answer(stream: PinnedStream, frames: Buffer[]): void {
-    if (stream.state === 'upstream') {
-      toUpstream.push(encodeRstStream(stream.upstreamId, H2Error.CANCEL));
-      flushUpstream();
-    }
-    refundClient(stream.heldDataBytes);
-    calls.drop(stream);
-    for (const frame of frames) toClient.push(frame);
-    // RFC 9113 §8.1: a complete answer to a request still being sent ends it with NO_ERROR.
-    if (!stream.clientEnded) toClient.push(encodeRstStream(stream.clientId, H2Error.NO_ERROR));
-    flushClient();
-    stream.state = 'answered';
-    completeCall(deps.sessions, stream);
-    maybeEnd();
-  }
-
-  function answerError(stream: PinnedStream, error: unknown): void {
-    noteFailure(stream, error);
-    const { status, message } = stream.call;
-    answer(
-      stream,
-      stream.responseStarted
-        ? trailers(stream.clientId, status, message)
-        : trailersOnly(stream.clientId, status, message),
-    );
-  }
-
-  function answerMessage(stream: PinnedStream, body: Uint8Array): void {
-    const response = messageResponse(stream.clientId, body);
-    injected += response.dataBytes;
-    stream.call.status = GrpcStatus.OK;
-    answer(stream, response.frames);
-  }
-
   // ---- client → server ------------------------------------------------------------------------
 
   function onClientData(chunk: Buffer): void {
@@ -328,10 +298,9 @@ export function relayPinned(
     }
     if (frame.streamId === 0) {
       const increment = frame.payload.readUInt32BE(0) & 0x7fffffff;
-      const kept = Math.min(increment, injected);
-      injected -= kept;
-      if (kept === increment) return;
-      const out = kept === 0 ? frame.raw : encodeWindowUpdate(0, increment - kept);
+      const share = serversShare(increment);
+      if (share === 0) return;
+      const out = share === increment ? frame.raw : encodeWindowUpdate(0, share);
       if (upstream !== undefined) toUpstream.push(out);
       else beforePin.push(out);
       return;

@@ -57,6 +57,8 @@ export interface FakeSparkConnect {
   resultBytesSent: number;
   /** Simulates a driver restart: new application id, every session forgotten. */
   restart(): void;
+  /** Between tests: the call log emptied, every knob above back to its default. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,15 @@ export async function startFakeSparkConnect(
     },
     dropConnections() {
       for (const session of open) session.destroy();
+    },
+    reset() {
+      calls.length = 0;
+      state.resultBatchBytes = 64;
+      state.resultBatches = 1;
+      state.failWith = undefined;
+      state.delayMs = 0;
+      state.extraConf = {};
+      state.resultBytesSent = 0;
     },
     restart() {
       state.appId = `local-${String(Date.now())}-${randomUUID().slice(0, 8)}`;

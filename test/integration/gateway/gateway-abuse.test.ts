@@ -101,11 +101,7 @@ for (const relay of RELAY_MODES)
       for (const session of sessions.splice(0)) session.destroy();
       await gateway?.close(1000);
       gateway = undefined;
-      for (const fake of fakes) {
-        fake.calls.length = 0;
-        fake.resultBatches = 1;
-        fake.resultBatchBytes = 64;
-      }
+      for (const fake of fakes) fake.reset();
     });
     after(async () => {
       for (const fake of fakes) await fake.close();
@@ -323,7 +319,6 @@ for (const relay of RELAY_MODES)
       for (const fake of fakes) {
         fake.resultBatchBytes = 1024 * 1024;
         fake.resultBatches = 256;
-        fake.resultBytesSent = 0;
       }
       const slow = open(target);
       const stream = slow.request({ ...GRPC_HEADERS, ':path': `${SERVICE}/ExecutePlan` });

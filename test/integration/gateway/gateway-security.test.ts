@@ -86,11 +86,7 @@ describe('gateway security', () => {
     for (const session of sessions.splice(0)) session.destroy();
     await gateway?.close(1000);
     gateway = undefined;
-    for (const fake of fakes) {
-      fake.calls.length = 0;
-      fake.failWith = undefined;
-      fake.extraConf = {};
-    }
+    for (const fake of fakes) fake.reset();
   });
   after(async () => {
     for (const fake of fakes) await fake.close();

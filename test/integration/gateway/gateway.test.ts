@@ -129,10 +129,7 @@ for (const relay of RELAY_MODES)
       session = undefined;
       await gateway?.close(1000);
       gateway = undefined;
-      for (const fake of fakes) {
-        fake.calls.length = 0;
-        fake.failWith = undefined;
-      }
+      for (const fake of fakes) fake.reset();
     });
     after(async () => {
       for (const fake of fakes) await fake.close();

@@ -50,10 +50,7 @@ describe('gateway --relay pinned', () => {
     for (const session of clients.splice(0)) session.destroy();
     await gateway?.close(1000);
     gateway = undefined;
-    for (const fake of fakes) {
-      fake.calls.length = 0;
-      fake.delayMs = 0;
-    }
+    for (const fake of fakes) fake.reset();
   });
   after(async () => {
     for (const fake of fakes) await fake.close();

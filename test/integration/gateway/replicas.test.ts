@@ -130,7 +130,7 @@ describe('two gateway replicas sharing a Redis affinity store', redisTestOptions
     for (const { client } of replicas) client.destroy();
     for (const { gateway } of replicas) assert.equal(await gateway.close(1000), true);
     replicas = [];
-    for (const fake of fakes) fake.calls.length = 0;
+    for (const fake of fakes) fake.reset();
     // Checked while Redis and the servers still run, so that they cannot close what a gateway
     // left open; a closed socket gives its handle back a few turns of the event loop later.
     await until(

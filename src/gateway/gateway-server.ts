@@ -15,6 +15,7 @@ import { GatewayError } from './errors.ts';
 import { createFrontServer, type TlsSettings } from './proxy/front-server.ts';
 import { createStreamProxy, type ProxyDependencies } from './proxy/stream-proxy.ts';
 import { createMixedClients } from './proxy/pinned/mixed-clients.ts';
+import { createSlabPool } from './proxy/pinned/slab-pool.ts';
 import { relayPinned } from './proxy/pinned/pinned-connection.ts';
 import { openSqliteAffinityStore, type AffinityStore } from './routing/affinity-store.ts';
 import { createPlacement, type PlacementPolicy } from './routing/placement.ts';
@@ -91,6 +92,8 @@ export const RELAY_MODES = ['terminate', 'pinned'] as const;
 export type RelayMode = (typeof RELAY_MODES)[number];
 /** How long a client whose connection mixed servers' sessions is terminated instead of pinned. */
 const MIXED_CLIENT_TTL_MS = 10 * 60_000;
+/** Free read buffers kept for pinned connections: 4 MiB of small ones, 8 MiB of large ones. */
+const FREE_SLABS = { small: 256, large: 32 };
 
 /** What the pinned relay cannot do: it passes request bodies and responses through untouched. */
 function checkRelay(options: GatewayOptions): void {
@@ -161,6 +164,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           maxConcurrentStreams,
           mixedClients: createMixedClients({ ttlMs: MIXED_CLIENT_TTL_MS, maxEntries: 100_000 }),
           serving: () => pool.list().some((backend) => backend.health === 'up'),
+          slabs: createSlabPool(FREE_SLABS),
         }
       : undefined;
   const front = createFrontServer({

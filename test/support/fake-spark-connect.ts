@@ -41,6 +41,11 @@ export interface FakeSparkConnect {
   /** Bytes per ExecutePlan arrow batch, and batches per result. */
   resultBatchBytes: number;
   resultBatches: number;
+  /**
+   * Arrow batches whose bytes differ by batch and position (`resultBatchData`) instead of one
+   * repeated byte, so that a relay that mixes up its buffers shows.
+   */
+  resultPattern: boolean;
   /** Answer every call with this gRPC status instead (probes included), when set. */
   failWith: { status: number; message: string } | undefined;
   /** Delay before answering unary calls. */
@@ -62,6 +67,16 @@ export interface FakeSparkConnect {
   close(): Promise<void>;
 }
 
+/** A run of bytes whose length is prime, so no buffer size a relay uses is a multiple of it. */
+const PATTERN_BYTES = 4093;
+
+/** The bytes of arrow batch `index` of a result when `resultPattern` is set. */
+export function resultBatchData(index: number, bytes: number): Buffer {
+  const pattern = Buffer.allocUnsafe(PATTERN_BYTES);
+  for (let at = 0; at < PATTERN_BYTES; at++) pattern[at] = (at * 31 + index * 17 + 1) & 0xff;
+  return Buffer.allocUnsafe(bytes).fill(pattern);
+}
+
 export async function startFakeSparkConnect(
   options: { readonly requireToken?: string; readonly appId?: string; readonly port?: number } = {},
 ): Promise<FakeSparkConnect> {
@@ -81,6 +96,7 @@ export async function startFakeSparkConnect(
     appId: options.appId ?? `local-${String(Date.now())}-${randomUUID().slice(0, 8)}`,
     resultBatchBytes: 64,
     resultBatches: 1,
+    resultPattern: false,
     failWith: undefined,
     delayMs: 0,
     extraConf: {},
@@ -98,6 +114,7 @@ export async function startFakeSparkConnect(
       calls.length = 0;
       state.resultBatchBytes = 64;
       state.resultBatches = 1;
+      state.resultPattern = false;
       state.failWith = undefined;
       state.delayMs = 0;
       state.extraConf = {};
@@ -250,7 +267,7 @@ function executePlan(
   stream.once('close', () => {
     if (!finished) onCancel();
   });
-  const data = Buffer.alloc(state.resultBatchBytes, 7);
+  const repeated = Buffer.alloc(state.resultBatchBytes, 7);
   let sent = 0;
   const pump = (): void => {
     while (sent < state.resultBatches) {
@@ -260,7 +277,10 @@ function executePlan(
           operationId,
           responseId: String(sent),
           serverSideSessionId: serverSideId,
-          arrowBatch: { rowCount: 1n, data },
+          arrowBatch: {
+            rowCount: 1n,
+            data: state.resultPattern ? resultBatchData(sent, state.resultBatchBytes) : repeated,
+          },
         }),
       );
       sent++;

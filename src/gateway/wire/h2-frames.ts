@@ -81,7 +81,22 @@ export interface FrameParser {
   readonly pendingBytes: number;
 }
 
-export function createFrameParser(maxPayload: number): FrameParser {
+/** Where a cut frame is completed: a buffer of `size` bytes, and a call once it was emitted. */
+export interface FrameBuffers {
+  allocate(size: number): Buffer;
+  /** The frame completed in `buffer` was emitted and `onFrame` returned: its buffer is the caller's. */
+  emitted(buffer: Buffer): void;
+}
+
+const OWN_BUFFERS: FrameBuffers = {
+  allocate: (size) => Buffer.allocUnsafe(size),
+  emitted: () => undefined,
+};
+
+export function createFrameParser(
+  maxPayload: number,
+  buffers: FrameBuffers = OWN_BUFFERS,
+): FrameParser {
   // A frame cut by a chunk's end: its header collected here, then the whole frame in `partial`,
   // allocated once its length is known (and checked). Only a cut frame's bytes are ever copied.
   const header = Buffer.alloc(FRAME_HEADER_BYTES);
@@ -112,7 +127,7 @@ export function createFrameParser(maxPayload: number): FrameParser {
       headerFilled += used;
       at = used;
       if (headerFilled < FRAME_HEADER_BYTES) return at;
-      partial = Buffer.allocUnsafe(FRAME_HEADER_BYTES + checked(header.readUIntBE(0, 3)));
+      partial = buffers.allocate(FRAME_HEADER_BYTES + checked(header.readUIntBE(0, 3)));
       header.copy(partial);
       partialFilled = FRAME_HEADER_BYTES;
       headerFilled = 0;
@@ -125,6 +140,7 @@ export function createFrameParser(maxPayload: number): FrameParser {
       const frame = partial;
       partial = undefined;
       emit(frame, 0, frame.length, onFrame);
+      buffers.emitted(frame);
     }
     return at;
   };
@@ -176,24 +192,25 @@ export function createHeaderBlockReader(): HeaderBlockReader {
       return open !== undefined;
     },
     push(frame) {
+      let part: Buffer | undefined = frame.payload;
       if (open === undefined) {
         if (frame.type !== FrameType.HEADERS)
           throw new FrameProtocolError('a CONTINUATION frame without HEADERS');
-        const payload = unpadded(frame);
-        if (payload === undefined || frame.streamId === 0)
+        part = unpadded(frame);
+        if (part === undefined || frame.streamId === 0)
           throw new FrameProtocolError('a malformed HEADERS frame');
-        open = {
-          streamId: frame.streamId,
-          endStream: (frame.flags & FrameFlag.END_STREAM) !== 0,
-          parts: [payload],
-          frames: [frame.raw],
-        };
-      } else {
-        if (frame.type !== FrameType.CONTINUATION || frame.streamId !== open.streamId)
-          throw new FrameProtocolError('a header block was cut off by another frame');
-        open.parts.push(frame.payload);
-        open.frames.push(frame.raw);
-      }
+        const endStream = (frame.flags & FrameFlag.END_STREAM) !== 0;
+        if ((frame.flags & FrameFlag.END_HEADERS) !== 0)
+          return { streamId: frame.streamId, endStream, block: part, frames: [frame.raw] };
+        open = { streamId: frame.streamId, endStream, parts: [], frames: [] };
+      } else if (frame.type !== FrameType.CONTINUATION || frame.streamId !== open.streamId)
+        throw new FrameProtocolError('a header block was cut off by another frame');
+      // A block of several frames may span reads: its frames are copied, as the buffer they
+      // arrived in may be read into again before the block ends.
+      const raw = Buffer.from(frame.raw);
+      const partAt = part.byteOffset - frame.raw.byteOffset;
+      open.frames.push(raw);
+      open.parts.push(raw.subarray(partAt, partAt + part.length));
       if ((frame.flags & FrameFlag.END_HEADERS) === 0) return undefined;
       const { streamId, endStream, parts, frames } = open;
       open = undefined;

@@ -4,7 +4,9 @@
 // the call's status; what the relay cannot do with TLS or auth is refused at start.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startGateway, type Gateway } from '../../../src/gateway/gateway-server.ts';
@@ -15,7 +17,26 @@ import {
   encodeExecutePlanRequest,
   encodeReleaseSessionRequest,
 } from '../../../src/gateway/wire/spark-connect-codecs.ts';
-import { startFakeSparkConnect, type FakeSparkConnect } from '../../support/fake-spark-connect.ts';
+import {
+  CLIENT_PREFACE,
+  FrameFlag,
+  FrameType,
+  Setting,
+  createFrameParser,
+  createHeaderBlockReader,
+  encodeFrame,
+  encodeHeaderFrames,
+  encodeSettings,
+  encodeWindowUpdate,
+} from '../../../src/gateway/wire/h2-frames.ts';
+import { encodeGrpcMessage } from '../../../src/gateway/wire/grpc-frame.ts';
+import { createHpackDecoder, encodeHeaderBlock } from '../../../src/gateway/wire/hpack.ts';
+import { decodeExecutePlanResponse } from '../../../src/gateway/wire/spark-connect-codecs.ts';
+import {
+  resultBatchData,
+  startFakeSparkConnect,
+  type FakeSparkConnect,
+} from '../../support/fake-spark-connect.ts';
 import { startTestGateway } from '../../support/test-gateway.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
 
@@ -28,6 +49,92 @@ function config(session: http2.ClientHttp2Session, sessionId: string): Promise<G
     encodeConfigRequest({ sessionId, userId: 'ada', operation: { get: ['x'] } }),
     { timeoutMs: 5000 },
   );
+}
+
+/**
+ * One ExecutePlan over a plain socket that offers the gateway an unlimited HTTP/2 window and then
+ * does not read for `stallMs`: the result piles up in the gateway's socket to the client, not in
+ * flow control. Returns the gRPC status and the messages' bodies.
+ */
+async function executePlanStalled(
+  port: number,
+  sessionId: string,
+  stallMs: number,
+): Promise<{ status: string; messages: Buffer[] }> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  try {
+    await once(socket, 'connect');
+    const unlimited = 0x7fffffff;
+    const request = encodeExecutePlanRequest({ sessionId, userId: 'ada', sql: 'SELECT big' });
+    socket.write(
+      Buffer.concat([
+        CLIENT_PREFACE,
+        encodeSettings([[Setting.INITIAL_WINDOW_SIZE, unlimited]]),
+        encodeWindowUpdate(0, unlimited - 65_535),
+        ...encodeHeaderFrames(
+          1,
+          encodeHeaderBlock([
+            [':method', 'POST'],
+            [':scheme', 'http'],
+            [':path', `${SERVICE}/ExecutePlan`],
+            [':authority', `127.0.0.1:${String(port)}`],
+            ['content-type', 'application/grpc'],
+            ['te', 'trailers'],
+          ]),
+          false,
+          16_384,
+        ),
+        encodeFrame(FrameType.DATA, FrameFlag.END_STREAM, 1, encodeGrpcMessage(request)),
+      ]),
+    );
+    await sleep(stallMs);
+    const frames = createFrameParser(16_384);
+    const blocks = createHeaderBlockReader();
+    const decoder = createHpackDecoder();
+    const body: Buffer[] = [];
+    let status = '';
+    await new Promise<void>((resolve, reject) => {
+      socket.once('close', () => {
+        reject(new Error('the gateway closed the connection before the trailers'));
+      });
+      socket.on('data', (chunk: Buffer) => {
+        frames.push(chunk, (frame) => {
+          if (blocks.open || frame.type === FrameType.HEADERS) {
+            const block = blocks.push(frame);
+            if (block === undefined) return;
+            for (const [name, value] of decoder.decode(block.block))
+              if (name === 'grpc-status') status = value;
+            if (block.endStream) resolve();
+          } else if (frame.type === FrameType.DATA && frame.streamId === 1)
+            body.push(Buffer.from(frame.payload));
+          else if (frame.type === FrameType.SETTINGS && (frame.flags & FrameFlag.ACK) === 0)
+            socket.write(encodeFrame(FrameType.SETTINGS, FrameFlag.ACK, 0));
+        });
+      });
+    });
+    const bytes = Buffer.concat(body);
+    const messages: Buffer[] = [];
+    for (let at = 0; at < bytes.length;) {
+      const length = bytes.readUInt32BE(at + 1);
+      messages.push(bytes.subarray(at + 5, at + 5 + length));
+      at += 5 + length;
+    }
+    return { status, messages };
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** Whether every arrow batch of a result holds the bytes the in-repo server put in it. */
+function batchesIntact(messages: readonly Uint8Array[], batchBytes: number): string[] {
+  const wrong: string[] = [];
+  messages.forEach((message, index) => {
+    const batch = decodeExecutePlanResponse(message).arrowBatch;
+    if (batch !== undefined && !resultBatchData(index, batchBytes).equals(batch.data))
+      wrong.push(`batch ${String(index)}`);
+  });
+  return wrong;
 }
 
 describe('gateway --relay pinned', () => {
@@ -116,6 +223,37 @@ describe('gateway --relay pinned', () => {
     assert.equal(released.status, 0);
     await sleep(50);
     assert.equal(gateway.sessions.size, 29, 'the released session is forgotten');
+  });
+
+  it('relays results byte for byte while a client stops reading and others stream', async () => {
+    const batchBytes = 1024 * 1024;
+    const batches = 24;
+    for (const fake of fakes) {
+      fake.resultBatchBytes = batchBytes;
+      fake.resultBatches = batches;
+      fake.resultPattern = true;
+    }
+    gateway = await startTestGateway(fakes, { relay: 'pinned' });
+    const port = gateway.address.port;
+    const streaming = Array.from({ length: 3 }, async () => {
+      const reply = await grpcCall(
+        open(gateway ?? assert.fail('no gateway')),
+        `${SERVICE}/ExecutePlan`,
+        encodeExecutePlanRequest({ sessionId: randomUUID(), userId: 'ada', sql: 'SELECT big' }),
+        { timeoutMs: 20_000, maxReplyBytes: 64 * 1024 * 1024 },
+      );
+      return { status: String(reply.status), messages: reply.messages };
+    });
+    const results = await Promise.all([
+      executePlanStalled(port, randomUUID(), 700),
+      executePlanStalled(port, randomUUID(), 300),
+      ...streaming,
+    ]);
+    for (const [index, result] of results.entries()) {
+      assert.equal(result.status, '0', `result ${String(index)}`);
+      assert.equal(result.messages.length, batches + 1, `result ${String(index)}`);
+      assert.deepEqual(batchesIntact(result.messages, batchBytes), [], `result ${String(index)}`);
+    }
   });
 
   it('sends a connection that mixes two servers away, then serves its client call by call', async () => {

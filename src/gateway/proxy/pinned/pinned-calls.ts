@@ -37,12 +37,15 @@ import {
   requestHead,
   type PinnedStream,
 } from './pinned-stream.ts';
+import type { SlabPool } from './slab-pool.ts';
 
 export interface PinnedRelayDependencies extends ProxyDependencies {
   readonly maxConcurrentStreams: number;
   readonly mixedClients: MixedClients;
   /** Whether the gateway has a backend up, for grpc.health.v1.Health/Check. */
   readonly serving: () => boolean;
+  /** What pinned connections read their servers' bytes into. */
+  readonly slabs: SlabPool;
 }
 
 /** What the calls need of their connection. */

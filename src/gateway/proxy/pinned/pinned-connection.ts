@@ -36,6 +36,7 @@ import { createHpackDecoder, encodeHeaderBlock, HpackError } from '../../wire/hp
 import type { ClientConnection } from '../front-server.ts';
 import { createAbuseLimits } from './abuse-limits.ts';
 import { createFrameOutput } from './frame-output.ts';
+import { LARGE_SLAB_BYTES, SMALL_SLAB_BYTES } from './slab-pool.ts';
 import { createPinnedCalls, type PinnedRelayDependencies } from './pinned-calls.ts';
 import { createCallAnswers } from './call-answers.ts';
 import { completeCall, type PinnedStream } from './pinned-stream.ts';
@@ -62,9 +63,19 @@ export function relayPinned(
   const requestDecoder = createHpackDecoder({ maxTableSize: MAX_MIRRORED_TABLE });
   const requestBlocks = createHeaderBlockReader();
   const requestFrames = createFrameParser(DEFAULT_MAX_FRAME_PAYLOAD);
-  const responseFrames = createFrameParser(MAX_FRAME_PAYLOAD);
+  // The server's frames are read into slabs of the pool; a frame cut by a read's end is
+  // completed in one too (frame-output.ts gives them back once written to the client).
+  const responseFrames = createFrameParser(MAX_FRAME_PAYLOAD, {
+    allocate: (size) =>
+      size <= LARGE_SLAB_BYTES ? deps.slabs.take(size).subarray(0, size) : Buffer.allocUnsafe(size),
+    emitted: (buffer) => {
+      toClient.retain(buffer);
+    },
+  });
   const limits = createAbuseLimits();
   let upstream: net.Socket | undefined;
+  /** A server that sent a small slab's worth at once is read a large slab at a time. */
+  let nextRead = SMALL_SLAB_BYTES;
   let backend: Backend | undefined;
   let upstreamSpoke = false;
   /** Client frames for the server that arrived before there was one: SETTINGS, WINDOW_UPDATE. */
@@ -74,8 +85,8 @@ export function relayPinned(
   let lastClientId = 0;
   let goawayLast: number | undefined;
   let closed = false;
-  const toClient = createFrameOutput(() => client);
-  const toUpstream = createFrameOutput(() => upstream);
+  const toClient = createFrameOutput(() => client, deps.slabs);
+  const toUpstream = createFrameOutput(() => upstream, deps.slabs);
   const { answer, answerError, answerMessage, refundClient, serversShare } = createCallAnswers({
     sessions: deps.sessions,
     toClient,
@@ -400,10 +411,25 @@ export function relayPinned(
 
   function pin(target: Backend): Backend {
     backend = target;
-    const socket = net.connect({ host: target.host, port: target.port });
+    const socket = net.connect({
+      host: target.host,
+      port: target.port,
+      onread: {
+        buffer: () => deps.slabs.take(nextRead),
+        callback: (bytes, slab) => {
+          nextRead = bytes >= SMALL_SLAB_BYTES ? LARGE_SLAB_BYTES : SMALL_SLAB_BYTES;
+          const read = Buffer.from(slab.buffer, slab.byteOffset, slab.byteLength);
+          onUpstreamData(read.subarray(0, bytes));
+          // What the client was sent of it may still wait in its socket.
+          toClient.retain(read);
+          return true;
+        },
+      },
+    });
     upstream = socket;
     socket.setNoDelay(true);
-    socket.on('data', onUpstreamData);
+    // Flowing, so that the server's end of the connection is seen ('end', then 'close').
+    socket.resume();
     socket.on('error', (error: Error) => {
       onUpstreamGone(error);
     });

@@ -2,10 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   FRAME_HEADER_BYTES,
+  FrameFlag,
   FrameSizeError,
   FrameType,
   createFrameParser,
+  createHeaderBlockReader,
   encodeFrame,
+  encodeHeaderFrames,
   type Frame,
 } from '../../../../src/gateway/wire/h2-frames.ts';
 import { prng } from '../../../support/prng.ts';
@@ -112,5 +115,75 @@ describe('HTTP/2 frame parser', () => {
     parser.push(frame.subarray(10_000), (f) => frames.push(f));
     assert.equal(frames.length, 1);
     assert.equal(frames[0]?.payload.length, 18_000);
+  });
+
+  it("completes a cut frame in the caller's buffer and hands it back once the frame was read", () => {
+    const events: string[] = [];
+    const parser = createFrameParser(16_384, {
+      allocate(size) {
+        events.push(`allocate ${String(size)}`);
+        return Buffer.alloc(size + 50).subarray(20, 20 + size);
+      },
+      emitted(buffer) {
+        events.push(`emitted ${String(buffer.length)}`);
+      },
+    });
+    const [, , data] = FRAMES;
+    assert.ok(data !== undefined);
+    const frames: Seen[] = [];
+    parser.push(data.subarray(0, 1000), (frame) => frames.push(seen(frame)));
+    parser.push(data.subarray(1000), (frame) => {
+      events.push('frame');
+      frames.push(seen(frame));
+    });
+    assert.deepEqual(events, [
+      `allocate ${String(data.length)}`,
+      'frame',
+      `emitted ${String(data.length)}`,
+    ]);
+    assert.deepEqual(frames, [EXPECTED[2]]);
+  });
+});
+
+describe('HTTP/2 header block reader', () => {
+  it('joins a block of several frames whose chunks are read into again before it ends', () => {
+    const block = Buffer.from(Array.from({ length: 100 }, (_, index) => index));
+    const frames = encodeHeaderFrames(5, block, true, 30);
+    assert.equal(frames.length, 4);
+    const reader = createHeaderBlockReader();
+    const parser = createFrameParser(16_384);
+    const reused = Buffer.alloc(64);
+    let result: ReturnType<typeof reader.push>;
+    for (const raw of frames) {
+      // One buffer for every read, as a socket reading into a reused buffer has.
+      raw.copy(reused);
+      parser.push(reused.subarray(0, raw.length), (frame) => {
+        result = reader.push(frame);
+      });
+      reused.fill(0xee);
+    }
+    assert.ok(result !== undefined);
+    assert.equal(result.streamId, 5);
+    assert.equal(result.endStream, true);
+    assert.deepEqual(result.block, block);
+    assert.deepEqual(result.frames, frames);
+  });
+
+  it('joins a padded HEADERS frame and its CONTINUATION without the padding', () => {
+    const payload = Buffer.concat([Buffer.from([3]), Buffer.from('abc'), Buffer.from('pad')]);
+    const reader = createHeaderBlockReader();
+    const parser = createFrameParser(16_384);
+    let result: ReturnType<typeof reader.push>;
+    parser.push(
+      Buffer.concat([
+        encodeFrame(FrameType.HEADERS, FrameFlag.PADDED, 1, payload),
+        encodeFrame(FrameType.CONTINUATION, FrameFlag.END_HEADERS, 1, Buffer.from('def')),
+      ]),
+      (frame) => {
+        result = reader.push(frame);
+      },
+    );
+    assert.equal(result?.block.toString(), 'abcdef');
+    assert.equal(result.endStream, false);
   });
 });

@@ -74,6 +74,8 @@ export function relayPinned(
   });
   const limits = createAbuseLimits();
   let upstream: net.Socket | undefined;
+  /** Calls the server ended in the read being handled, completed once it was written on. */
+  let endedInRead: PinnedStream[] | undefined;
   /** A server that sent a small slab's worth at once is read a large slab at a time. */
   let nextRead = SMALL_SLAB_BYTES;
   let backend: Backend | undefined;
@@ -444,6 +446,8 @@ export function relayPinned(
 
   function onUpstreamData(chunk: Buffer): void {
     upstreamSpoke = true;
+    const ended: PinnedStream[] = [];
+    endedInRead = ended;
     try {
       responseFrames.push(chunk, (frame) => {
         responses.onFrame(frame);
@@ -455,9 +459,12 @@ export function relayPinned(
         'relay-failed',
         `the Spark Connect server ${backend?.id ?? '?'} sent what the gateway cannot relay: ${String(error)}`,
       );
+    } finally {
+      endedInRead = undefined;
     }
     flushClient();
     flushUpstream();
+    for (const stream of ended) completeCall(deps.sessions, stream);
   }
 
   function onUpstreamGone(error: Error | undefined): void {
@@ -484,8 +491,10 @@ export function relayPinned(
       stream.call.status = GrpcStatus.UNKNOWN;
       stream.call.message = `the Spark Connect server ${stream.call.backend} ended the call without a gRPC status`;
     }
-    completeCall(deps.sessions, stream);
     calls.drop(stream);
+    // Read from the server's socket: the client gets the call's end before its bookkeeping.
+    if (endedInRead !== undefined) endedInRead.push(stream);
+    else completeCall(deps.sessions, stream);
     maybeEnd();
   }
 

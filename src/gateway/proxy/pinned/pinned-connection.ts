@@ -3,10 +3,11 @@
 // frames that concern the whole connection (preface, SETTINGS, PING, WINDOW_UPDATE of the
 // connection, GOAWAY), the request header blocks (decoded, the client's HPACK table mirrored)
 // and the end. pinned-calls.ts takes each call to its server; response-side.ts relays the
-// server's frames back; call-answers.ts ends a call with the gateway's own answer. A call whose session lives on another server
-// makes the connection go away (GOAWAY: the client retries the call on a new connection, which is
-// then terminated and routed call by call).
-import net from 'node:net';
+// server's frames back (read into reused slabs: slab-reads.ts); call-answers.ts ends a call with
+// the gateway's own answer. A call whose session lives on another server makes the connection
+// go away (GOAWAY: the client retries the call on a new connection, which is then terminated and
+// routed call by call).
+import type net from 'node:net';
 import { GatewayError, GrpcStatus } from '../../errors.ts';
 import { gatewayChannels } from '../../observability-channels.ts';
 import type { Backend } from '../../backends/backend-pool.ts';
@@ -36,7 +37,7 @@ import { createHpackDecoder, encodeHeaderBlock, HpackError } from '../../wire/hp
 import type { ClientConnection } from '../front-server.ts';
 import { createAbuseLimits } from './abuse-limits.ts';
 import { createFrameOutput } from './frame-output.ts';
-import { LARGE_SLAB_BYTES, SMALL_SLAB_BYTES } from './slab-pool.ts';
+import { connectReadingSlabs, slabFrameBuffers } from './slab-reads.ts';
 import { createPinnedCalls, type PinnedRelayDependencies } from './pinned-calls.ts';
 import { createCallAnswers } from './call-answers.ts';
 import { completeCall, type PinnedStream } from './pinned-stream.ts';
@@ -63,21 +64,16 @@ export function relayPinned(
   const requestDecoder = createHpackDecoder({ maxTableSize: MAX_MIRRORED_TABLE });
   const requestBlocks = createHeaderBlockReader();
   const requestFrames = createFrameParser(DEFAULT_MAX_FRAME_PAYLOAD);
-  // The server's frames are read into slabs of the pool; a frame cut by a read's end is
-  // completed in one too (frame-output.ts gives them back once written to the client).
-  const responseFrames = createFrameParser(MAX_FRAME_PAYLOAD, {
-    allocate: (size) =>
-      size <= LARGE_SLAB_BYTES ? deps.slabs.take(size).subarray(0, size) : Buffer.allocUnsafe(size),
-    emitted: (buffer) => {
-      toClient.retain(buffer);
-    },
-  });
+  const toClient = createFrameOutput(() => client, deps.slabs);
+  const toUpstream = createFrameOutput(() => upstream, deps.slabs);
+  const responseFrames = createFrameParser(
+    MAX_FRAME_PAYLOAD,
+    slabFrameBuffers(deps.slabs, toClient),
+  );
   const limits = createAbuseLimits();
   let upstream: net.Socket | undefined;
   /** Calls the server ended in the read being handled, completed once it was written on. */
   let endedInRead: PinnedStream[] | undefined;
-  /** A server that sent a small slab's worth at once is read a large slab at a time. */
-  let nextRead = SMALL_SLAB_BYTES;
   let backend: Backend | undefined;
   let upstreamSpoke = false;
   /** Client frames for the server that arrived before there was one: SETTINGS, WINDOW_UPDATE. */
@@ -87,8 +83,6 @@ export function relayPinned(
   let lastClientId = 0;
   let goawayLast: number | undefined;
   let closed = false;
-  const toClient = createFrameOutput(() => client, deps.slabs);
-  const toUpstream = createFrameOutput(() => upstream, deps.slabs);
   const { answer, answerError, answerMessage, refundClient, serversShare } = createCallAnswers({
     sessions: deps.sessions,
     toClient,
@@ -413,25 +407,8 @@ export function relayPinned(
 
   function pin(target: Backend): Backend {
     backend = target;
-    const socket = net.connect({
-      host: target.host,
-      port: target.port,
-      onread: {
-        buffer: () => deps.slabs.take(nextRead),
-        callback: (bytes, slab) => {
-          nextRead = bytes >= SMALL_SLAB_BYTES ? LARGE_SLAB_BYTES : SMALL_SLAB_BYTES;
-          const read = Buffer.from(slab.buffer, slab.byteOffset, slab.byteLength);
-          onUpstreamData(read.subarray(0, bytes));
-          // What the client was sent of it may still wait in its socket.
-          toClient.retain(read);
-          return true;
-        },
-      },
-    });
+    const socket = connectReadingSlabs(target, deps.slabs, toClient, onUpstreamData);
     upstream = socket;
-    socket.setNoDelay(true);
-    // Flowing, so that the server's end of the connection is seen ('end', then 'close').
-    socket.resume();
     socket.on('error', (error: Error) => {
       onUpstreamGone(error);
     });

@@ -51,6 +51,37 @@ function config(session: http2.ClientHttp2Session, sessionId: string): Promise<G
   );
 }
 
+/** A socket that sent one ExecutePlan and offers the gateway an unlimited HTTP/2 window. */
+async function executePlanUnlimited(port: number, sessionId: string): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  const unlimited = 0x7fffffff;
+  const request = encodeExecutePlanRequest({ sessionId, userId: 'ada', sql: 'SELECT big' });
+  socket.write(
+    Buffer.concat([
+      CLIENT_PREFACE,
+      encodeSettings([[Setting.INITIAL_WINDOW_SIZE, unlimited]]),
+      encodeWindowUpdate(0, unlimited - 65_535),
+      ...encodeHeaderFrames(
+        1,
+        encodeHeaderBlock([
+          [':method', 'POST'],
+          [':scheme', 'http'],
+          [':path', `${SERVICE}/ExecutePlan`],
+          [':authority', `127.0.0.1:${String(port)}`],
+          ['content-type', 'application/grpc'],
+          ['te', 'trailers'],
+        ]),
+        false,
+        16_384,
+      ),
+      encodeFrame(FrameType.DATA, FrameFlag.END_STREAM, 1, encodeGrpcMessage(request)),
+    ]),
+  );
+  return socket;
+}
+
 /**
  * One ExecutePlan over a plain socket that offers the gateway an unlimited HTTP/2 window and then
  * does not read for `stallMs`: the result piles up in the gateway's socket to the client, not in
@@ -61,33 +92,8 @@ async function executePlanStalled(
   sessionId: string,
   stallMs: number,
 ): Promise<{ status: string; messages: Buffer[] }> {
-  const socket = net.connect(port, '127.0.0.1');
-  socket.on('error', () => undefined);
+  const socket = await executePlanUnlimited(port, sessionId);
   try {
-    await once(socket, 'connect');
-    const unlimited = 0x7fffffff;
-    const request = encodeExecutePlanRequest({ sessionId, userId: 'ada', sql: 'SELECT big' });
-    socket.write(
-      Buffer.concat([
-        CLIENT_PREFACE,
-        encodeSettings([[Setting.INITIAL_WINDOW_SIZE, unlimited]]),
-        encodeWindowUpdate(0, unlimited - 65_535),
-        ...encodeHeaderFrames(
-          1,
-          encodeHeaderBlock([
-            [':method', 'POST'],
-            [':scheme', 'http'],
-            [':path', `${SERVICE}/ExecutePlan`],
-            [':authority', `127.0.0.1:${String(port)}`],
-            ['content-type', 'application/grpc'],
-            ['te', 'trailers'],
-          ]),
-          false,
-          16_384,
-        ),
-        encodeFrame(FrameType.DATA, FrameFlag.END_STREAM, 1, encodeGrpcMessage(request)),
-      ]),
-    );
     await sleep(stallMs);
     const frames = createFrameParser(16_384);
     const blocks = createHeaderBlockReader();
@@ -254,6 +260,38 @@ describe('gateway --relay pinned', () => {
       assert.equal(result.messages.length, batches + 1, `result ${String(index)}`);
       assert.deepEqual(batchesIntact(result.messages, batchBytes), [], `result ${String(index)}`);
     }
+  });
+
+  it("keeps the other clients' results intact when clients vanish while results wait for them", async () => {
+    const batchBytes = 1024 * 1024;
+    const batches = 16;
+    for (const fake of fakes) {
+      fake.resultBatchBytes = batchBytes;
+      fake.resultBatches = batches;
+      fake.resultPattern = true;
+    }
+    gateway = await startTestGateway(fakes, { relay: 'pinned' });
+    const port = gateway.address.port;
+    // Their results pile up at the gateway, then the sockets they waited for are gone.
+    const vanishing = Array.from({ length: 3 }, async (_, index) => {
+      const socket = await executePlanUnlimited(port, randomUUID());
+      await sleep(150 + index * 100);
+      socket.destroy();
+    });
+    const results = await Promise.all([
+      executePlanStalled(port, randomUUID(), 600),
+      executePlanStalled(port, randomUUID(), 900),
+      ...vanishing,
+    ]);
+    for (const result of results.slice(0, 2)) {
+      assert.ok(result !== undefined);
+      assert.equal(result.status, '0');
+      assert.equal(result.messages.length, batches + 1);
+      assert.deepEqual(batchesIntact(result.messages, batchBytes), []);
+    }
+    // The gateway serves on, and the next results are whole too.
+    const after = await executePlanStalled(port, randomUUID(), 0);
+    assert.deepEqual(batchesIntact(after.messages, batchBytes), []);
   });
 
   it('sends a connection that mixes two servers away, then serves its client call by call', async () => {

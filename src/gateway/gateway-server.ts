@@ -99,7 +99,6 @@ const FREE_SLABS = { small: 256, large: 32 };
 function checkRelay(options: GatewayOptions): void {
   if (options.relay !== 'pinned') return;
   const conflicts = [
-    options.tls === undefined ? undefined : 'TLS (--tls-cert/--tls-key)',
     options.authenticate === undefined
       ? undefined
       : 'client authentication (--auth-tokens-file, --jwt-*)',

@@ -17,6 +17,7 @@ import {
   type SparkplaneGateway,
 } from './harness/sparkplane-processes.ts';
 import { waitUntil } from './harness/wait.ts';
+import { makeTestCertificate } from '../support/tls-cert.ts';
 
 const SESSIONS = 4;
 // Must match connect_operations.py.
@@ -142,12 +143,26 @@ forEachSparkVersion('sparkplane gateway relays the RPCs of an operation', (insta
         ]);
         keep(a);
         keep(b);
-        // Pinned relay: the frame-level path meets PySpark's own HTTP/2 stack (grpc-core) here; the
-        // other gateway interop tests run the default terminating relay.
+        // Pinned relay over TLS: the frame-level path meets PySpark's own HTTP/2 and TLS stack
+        // (grpc-core) here; the other gateway interop tests run the default terminating relay.
+        const certificate = makeTestCertificate();
+        keep({
+          stop: () => {
+            certificate.remove();
+            return Promise.resolve();
+          },
+        });
         const gateway = keep(
           await startSparkplaneGateway(run, {
             backends: [a.port, b.port],
-            extraArgs: ['--relay', 'pinned'],
+            extraArgs: [
+              '--relay',
+              'pinned',
+              '--tls-cert',
+              certificate.certFile,
+              '--tls-key',
+              certificate.keyFile,
+            ],
           }),
         );
         const workDir = join(run.dir, 'operations');
@@ -155,8 +170,12 @@ forEachSparkVersion('sparkplane gateway relays the RPCs of an operation', (insta
         const client = startPySpark<OperationsResult>(
           run,
           'connect_operations.py',
-          [gateway.url, String(SESSIONS), workDir],
-          { name: 'connect-operations', timeoutMs: 700_000 },
+          [`sc://localhost:${String(gateway.port)}`, String(SESSIONS), workDir, 'use_ssl=true'],
+          {
+            name: 'connect-operations',
+            timeoutMs: 700_000,
+            env: { GRPC_DEFAULT_SSL_ROOTS_FILE_PATH: certificate.certFile },
+          },
         );
         keep(client.process);
         const outcome = client.result.catch((error: unknown) => error);

@@ -4,7 +4,7 @@
 // cleartext port or cleartext on the TLS port is logged with the fix.
 import http2 from 'node:http2';
 import net from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
 import { gatewayChannels } from '../observability-channels.ts';
 import type { MixedClients } from './pinned/mixed-clients.ts';
 import type { PinnedConnection } from './pinned/pinned-connection.ts';
@@ -27,8 +27,8 @@ export interface FrontServerOptions {
     connection: ClientConnection,
   ) => void;
   /**
-   * `--relay pinned`: cleartext connections are relayed frame by frame to one server each, but
-   * for clients whose connections mixed sessions of several servers lately.
+   * `--relay pinned`: connections (TLS ones once decrypted) are relayed frame by frame to one
+   * server each, but for clients whose connections mixed sessions of several servers lately.
    */
   readonly pinned?:
     | {
@@ -98,8 +98,11 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
     maxHeaderSize: 64 * 1024,
   };
   const open = new Set<http2.ServerHttp2Session>();
+  const pinned = options.pinned;
+  // Pinned TLS connections are decrypted by a TLS server of the gateway's own, which hands the
+  // ones it terminates after all to a cleartext HTTP/2 server.
   const h2 =
-    options.tls === undefined
+    options.tls === undefined || pinned !== undefined
       ? http2.createServer(common)
       : http2.createSecureServer({
           ...common,
@@ -142,13 +145,12 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
   });
 
   const pinnedOpen = new Set<PinnedConnection>();
-  const pinned = options.pinned;
   const toHttp2 = (socket: net.Socket): void => {
     if (pinned === undefined || pinned.mixedClients.has(socket.remoteAddress ?? '')) {
       h2.emit('connection', socket);
       return;
     }
-    const connection = newClientConnection(socket, false);
+    const connection = newClientConnection(socket, options.tls !== undefined);
     const remote = connection.remote;
     gatewayChannels.connectionOpened.publish({ client: remote });
     socket.setTimeout(options.idleTimeoutMs, () => {
@@ -161,30 +163,49 @@ export function createFrontServer(options: FrontServerOptions): FrontServer {
     pinnedOpen.add(relayed);
   };
 
+  const notHttp2 = (socket: TLSSocket): void => {
+    reject(
+      socket,
+      'tls-not-h2',
+      `the client negotiated ${String(socket.alpnProtocol)} instead of h2`,
+    );
+    socket.end(NOT_HTTP2_REPLY);
+    // Read on, so that the client's end is seen and the socket closes.
+    socket.resume();
+  };
+  const handshakeFailed = (error: Error, socket: TLSSocket): void => {
+    reject(
+      socket,
+      'tls-handshake',
+      /wrong version number|http request/i.test(error.message)
+        ? 'a cleartext client connected to the TLS port; use sc://HOST:PORT/;use_ssl=true (or a token, which implies TLS)'
+        : `TLS handshake failed: ${error.message}`,
+    );
+  };
   let server: net.Server;
   if (options.tls === undefined) {
     server = net.createServer((socket) => {
       sniff(socket, toHttp2, options.idleTimeoutMs);
     });
+  } else if (pinned !== undefined) {
+    const secure = tls.createServer(
+      {
+        cert: options.tls.cert,
+        key: options.tls.key,
+        ...(options.tls.ca === undefined ? {} : { ca: options.tls.ca }),
+        ALPNProtocols: ['h2'],
+      },
+      (socket) => {
+        if (socket.alpnProtocol === 'h2') toHttp2(socket);
+        else notHttp2(socket);
+      },
+    );
+    secure.on('tlsClientError', handshakeFailed);
+    server = secure;
   } else {
     server = h2;
-    h2.on('unknownProtocol', (socket: TLSSocket) => {
-      reject(
-        socket,
-        'tls-not-h2',
-        `the client negotiated ${String(socket.alpnProtocol)} instead of h2`,
-      );
-      socket.end(NOT_HTTP2_REPLY);
-    });
-    h2.on('tlsClientError', (error: Error, socket: TLSSocket) => {
-      reject(
-        socket,
-        'tls-handshake',
-        /wrong version number|http request/i.test(error.message)
-          ? 'a cleartext client connected to the TLS port; use sc://HOST:PORT/;use_ssl=true (or a token, which implies TLS)'
-          : `TLS handshake failed: ${error.message}`,
-      );
-    });
+    h2.on('unknownProtocol', notHttp2);
+    h2.on('tlsClientError', handshakeFailed);
   }
 
   return {

@@ -3,15 +3,18 @@
 // the servers get and the clients never see.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
+import tls from 'node:tls';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { createClientAuthenticator, tokenFileLine } from '../../../src/gateway/auth/client-auth.ts';
 import { type Gateway, type GatewayOptions } from '../../../src/gateway/gateway-server.ts';
 import { grpcCall, type GrpcReply } from '../../../src/gateway/proxy/grpc-call.ts';
+import { gatewayChannels } from '../../../src/gateway/observability-channels.ts';
 import {
   decodeConfigResponse,
   encodeConfigRequest,
@@ -95,29 +98,58 @@ describe('gateway security', () => {
     await assertNothingLeaked(baseline, 'the gateway security tests');
   });
 
-  it('terminates TLS with ALPN h2 and refuses cleartext on the TLS port without harm to others', async () => {
-    const tlsGateway = await start({ tls: { cert: certificate.cert, key: certificate.key } });
-    const url = `https://127.0.0.1:${String(tlsGateway.address.port)}`;
-    const secure = open(url, { ca: certificate.cert });
-    const sessionId = randomUUID();
-    assert.equal((await config(secure, sessionId)).status, 0);
+  for (const relay of ['terminate', 'pinned'] as const)
+    it(`terminates TLS with ALPN h2 and refuses cleartext on the TLS port without harm to others (--relay ${relay})`, async (t) => {
+      const rejected: string[] = [];
+      const stop = gatewayChannels.requestRejected.subscribe((event) => {
+        rejected.push((event as { kind: string }).kind);
+      });
+      t.after(() => {
+        stop();
+      });
+      const tlsGateway = await start({
+        tls: { cert: certificate.cert, key: certificate.key },
+        relay,
+      });
+      const url = `https://127.0.0.1:${String(tlsGateway.address.port)}`;
+      const secure = open(url, { ca: certificate.cert });
+      const sessionId = randomUUID();
+      assert.equal((await config(secure, sessionId)).status, 0);
 
-    const cleartext = open(`http://127.0.0.1:${String(tlsGateway.address.port)}`);
-    const outcome = await config(cleartext, randomUUID()).then(
-      (reply) => reply.status,
-      (error: unknown) => String(error),
-    );
-    assert.notEqual(outcome, 0, 'a cleartext call on the TLS port gets no answer');
+      const cleartext = open(`http://127.0.0.1:${String(tlsGateway.address.port)}`);
+      const outcome = await config(cleartext, randomUUID()).then(
+        (reply) => reply.status,
+        (error: unknown) => String(error),
+      );
+      assert.notEqual(outcome, 0, 'a cleartext call on the TLS port gets no answer');
 
-    const untrusting = open(url);
-    const refused = await new Promise<Error>((resolve) => {
-      untrusting.once('error', resolve);
+      const untrusting = open(url);
+      const refused = await new Promise<Error>((resolve) => {
+        untrusting.once('error', resolve);
+      });
+      assert.match(refused.message, /self-signed|certificate/i);
+
+      // A TLS client that does not offer h2 is told what the port is.
+      const http1 = tls.connect({
+        host: '127.0.0.1',
+        port: tlsGateway.address.port,
+        ca: certificate.cert,
+        servername: 'localhost',
+      });
+      http1.on('error', () => undefined);
+      http1.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      let reply = '';
+      http1.on('data', (chunk: Buffer) => {
+        reply += chunk.toString('latin1');
+      });
+      await once(http1, 'close');
+      assert.match(reply, /426 Upgrade Required[\s\S]*Spark Connect client/);
+
+      assert.equal((await config(secure, sessionId)).status, 0, 'the TLS client is still served');
+      assert.equal(tlsGateway.sessions.size, 1);
+      assert.ok(rejected.includes('tls-handshake'), rejected.join(', '));
+      assert.ok(rejected.includes('tls-not-h2'), rejected.join(', '));
     });
-    assert.match(refused.message, /self-signed|certificate/i);
-
-    assert.equal((await config(secure, sessionId)).status, 0, 'the TLS client is still served');
-    assert.equal(tlsGateway.sessions.size, 1);
-  });
 
   it('authenticates clients and binds each verified identity into its sessions', async () => {
     const tokensFile = join(dir, 'tokens');

@@ -38,6 +38,7 @@ import {
   type FakeSparkConnect,
 } from '../../support/fake-spark-connect.ts';
 import { startTestGateway } from '../../support/test-gateway.ts';
+import { makeTestCertificate } from '../../support/tls-cert.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
 
 const SERVICE = '/spark.connect.SparkConnectService';
@@ -327,6 +328,66 @@ describe('gateway --relay pinned', () => {
     }
   });
 
+  it('relays TLS connections frame by frame, and serves a TLS client that mixes servers call by call', async () => {
+    const certificate = makeTestCertificate();
+    try {
+      const [first] = fakes;
+      assert.ok(first !== undefined);
+      gateway = await startTestGateway(fakes, {
+        relay: 'pinned',
+        tls: { cert: certificate.cert, key: certificate.key },
+      });
+      const url = `https://127.0.0.1:${String(gateway.address.port)}`;
+      const openTls = (): http2.ClientHttp2Session => {
+        const session = http2.connect(url, { ca: certificate.cert });
+        session.on('error', () => undefined);
+        clients.push(session);
+        return session;
+      };
+      const before = fakes.map((fake) => fake.connections);
+      const pinnedTls = [openTls(), openTls()];
+      const a = randomUUID();
+      for (const connection of pinnedTls) assert.equal((await config(connection, a)).status, 0);
+      const serverOfA = fakes.findIndex((fake) => fake.sessions.has(a));
+      assert.equal(
+        (fakes[serverOfA]?.connections ?? 0) - (before[serverOfA] ?? 0),
+        2,
+        'one server connection per TLS client connection',
+      );
+      // A streamed result through TLS, whole.
+      for (const fake of fakes) {
+        fake.resultBatchBytes = 256 * 1024;
+        fake.resultBatches = 12;
+        fake.resultPattern = true;
+      }
+      const result = await grpcCall(
+        pinnedTls[0] ?? assert.fail('no connection'),
+        `${SERVICE}/ExecutePlan`,
+        encodeExecutePlanRequest({ sessionId: a, userId: 'ada', sql: 'SELECT big' }),
+        { timeoutMs: 10_000, maxReplyBytes: 64 * 1024 * 1024 },
+      );
+      assert.equal(result.status, 0);
+      assert.equal(result.messages.length, 13);
+      assert.deepEqual(batchesIntact(result.messages, 256 * 1024), []);
+      // The next session goes to the other server: refused on this connection, then served
+      // call by call over a new TLS connection.
+      const b = randomUUID();
+      await assert.rejects(
+        config(pinnedTls[1] ?? assert.fail('no connection'), b),
+        /REFUSED_STREAM/,
+      );
+      const again = openTls();
+      for (const id of [a, b, a, b]) assert.equal((await config(again, id)).status, 0);
+      assert.notEqual(
+        fakes.findIndex((fake) => fake.sessions.has(b)),
+        serverOfA,
+        'session b is on the other server',
+      );
+    } finally {
+      certificate.remove();
+    }
+  });
+
   it('answers a call whose server went away with UNAVAILABLE naming it, and sends the client on', async () => {
     const doomed = await startFakeSparkConnect();
     try {
@@ -364,9 +425,8 @@ describe('gateway --relay pinned', () => {
     gateway = undefined;
   });
 
-  it('refuses to start with TLS, client authentication or a backend token', async () => {
+  it('refuses to start with client authentication or a backend token', async () => {
     for (const extra of [
-      { tls: { cert: Buffer.from('x'), key: Buffer.from('y') } },
       { authenticate: () => Promise.resolve('ada') },
       { backendToken: 'secret' },
     ])

@@ -37,8 +37,9 @@ CACHED_ROWS = 20_000
 ERROR_FILLER = 3000
 
 
-def open_session(url: str, session_id: str):
-    return ConnectSession(connection=f"{url}/;session_id={session_id};user_id=interop")
+def open_session(url: str, session_id: str, params: str):
+    extra = f";{params}" if params else ""
+    return ConnectSession(connection=f"{url}/;session_id={session_id};user_id=interop{extra}")
 
 
 def now_ms() -> float:
@@ -168,10 +169,10 @@ def wait_for(path: str) -> None:
         time.sleep(0.2)
 
 
-def main(url: str, count: int, work_dir: str) -> None:
+def main(url: str, count: int, work_dir: str, params: str) -> None:
     ids = [str(uuid.uuid4()) for _ in range(count)]
     with ThreadPoolExecutor(max_workers=count) as pool:
-        sessions = list(pool.map(lambda sid: open_session(url, sid), ids))
+        sessions = list(pool.map(lambda sid: open_session(url, sid, params), ids))
         runs = [SessionRun(spark, index, work_dir) for index, spark in enumerate(sessions)]
         results = list(pool.map(lambda run: run.run(), runs))
     version = sessions[0].version
@@ -201,4 +202,5 @@ def main(url: str, count: int, work_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    # An optional fourth argument: more connection string parameters, e.g. use_ssl=true.
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else "")

@@ -155,6 +155,15 @@ describe('gateway --relay pinned', () => {
     return session;
   };
 
+  /** Every server answers ExecutePlan with `batches` patterned arrow batches of `batchBytes`. */
+  const patternedResults = (batchBytes: number, batches: number): void => {
+    for (const fake of fakes) {
+      fake.resultBatchBytes = batchBytes;
+      fake.resultBatches = batches;
+      fake.resultPattern = true;
+    }
+  };
+
   let baseline: ResourceCounts = new Map();
   before(async () => {
     baseline = activeResources();
@@ -235,11 +244,7 @@ describe('gateway --relay pinned', () => {
   it('relays results byte for byte while a client stops reading and others stream', async () => {
     const batchBytes = 1024 * 1024;
     const batches = 24;
-    for (const fake of fakes) {
-      fake.resultBatchBytes = batchBytes;
-      fake.resultBatches = batches;
-      fake.resultPattern = true;
-    }
+    patternedResults(batchBytes, batches);
     gateway = await startTestGateway(fakes, { relay: 'pinned' });
     const port = gateway.address.port;
     const streaming = Array.from({ length: 3 }, async () => {
@@ -266,11 +271,7 @@ describe('gateway --relay pinned', () => {
   it("keeps the other clients' results intact when clients vanish while results wait for them", async () => {
     const batchBytes = 1024 * 1024;
     const batches = 16;
-    for (const fake of fakes) {
-      fake.resultBatchBytes = batchBytes;
-      fake.resultBatches = batches;
-      fake.resultPattern = true;
-    }
+    patternedResults(batchBytes, batches);
     gateway = await startTestGateway(fakes, { relay: 'pinned' });
     const port = gateway.address.port;
     // Their results pile up at the gateway, then the sockets they waited for are gone.
@@ -355,11 +356,7 @@ describe('gateway --relay pinned', () => {
         'one server connection per TLS client connection',
       );
       // A streamed result through TLS, whole.
-      for (const fake of fakes) {
-        fake.resultBatchBytes = 256 * 1024;
-        fake.resultBatches = 12;
-        fake.resultPattern = true;
-      }
+      patternedResults(256 * 1024, 12);
       const result = await grpcCall(
         pinnedTls[0] ?? assert.fail('no connection'),
         `${SERVICE}/ExecutePlan`,

@@ -22,8 +22,8 @@ export function connectReadingSlabs(
       buffer: () => slabs.take(nextRead),
       callback: (bytes, slab) => {
         nextRead = bytes >= SMALL_SLAB_BYTES ? LARGE_SLAB_BYTES : SMALL_SLAB_BYTES;
-        const read = Buffer.from(slab.buffer, slab.byteOffset, slab.byteLength);
-        onRead(read.subarray(0, bytes));
+        const read = Buffer.from(slab.buffer, slab.byteOffset, bytes);
+        onRead(read);
         // What the client was sent of it may still wait in its socket.
         toClient.retain(read);
         return true;

@@ -2,11 +2,15 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { describe, it } from 'node:test';
-import { createFrameOutput } from '../../../../src/gateway/proxy/pinned/frame-output.ts';
+import {
+  createFrameOutput,
+  type FrameOutput,
+} from '../../../../src/gateway/proxy/pinned/frame-output.ts';
 import {
   LARGE_SLAB_BYTES,
   SMALL_SLAB_BYTES,
   createSlabPool,
+  type SlabPool,
 } from '../../../../src/gateway/proxy/pinned/slab-pool.ts';
 
 /** A socket that holds what it is given until told it wrote it, as one with a full buffer does. */
@@ -76,11 +80,24 @@ describe('slab pool', () => {
   });
 });
 
+/** A frame output on a socket that holds its writes, with a pool of its own. */
+function outputOnHeldSocket(): {
+  pool: SlabPool;
+  socket: HeldSocket;
+  output: FrameOutput;
+} {
+  const pool = createSlabPool({ small: 8, large: 8 });
+  const socket = new HeldSocket();
+  return {
+    pool,
+    socket,
+    output: createFrameOutput(() => socket as unknown as net.Socket, pool),
+  };
+}
+
 describe('frame output', () => {
   it('gives a slab back only once its socket wrote what was pushed from it', () => {
-    const pool = createSlabPool({ small: 8, large: 8 });
-    const socket = new HeldSocket();
-    const output = createFrameOutput(() => socket as unknown as net.Socket, pool);
+    const { pool, socket, output } = outputOnHeldSocket();
     const read = pool.take(100);
     output.push(read.subarray(0, 100));
     output.retain(read);
@@ -93,17 +110,13 @@ describe('frame output', () => {
   });
 
   it('gives a slab back at once when the socket holds nothing', () => {
-    const pool = createSlabPool({ small: 8, large: 8 });
-    const socket = new HeldSocket();
-    const output = createFrameOutput(() => socket as unknown as net.Socket, pool);
+    const { pool, output } = outputOnHeldSocket();
     output.retain(pool.take(100));
     assert.equal(pool.free, 1);
   });
 
   it('copies a few slices into one slab, which goes back after the write', () => {
-    const pool = createSlabPool({ small: 8, large: 8 });
-    const socket = new HeldSocket();
-    const output = createFrameOutput(() => socket as unknown as net.Socket, pool);
+    const { pool, socket, output } = outputOnHeldSocket();
     output.push(Buffer.from('abc'));
     output.push(Buffer.from('def'));
     output.flush();
@@ -117,9 +130,7 @@ describe('frame output', () => {
   });
 
   it('leaves the slabs of a destroyed socket to the collector', () => {
-    const pool = createSlabPool({ small: 8, large: 8 });
-    const socket = new HeldSocket();
-    const output = createFrameOutput(() => socket as unknown as net.Socket, pool);
+    const { pool, socket, output } = outputOnHeldSocket();
     const read = pool.take(100);
     output.push(read.subarray(0, 10));
     output.flush();

@@ -1,14 +1,15 @@
-// Benchmark: the same client calls the same Spark Connect server directly, through HAProxy (TCP
+// Benchmark: the same clients call the same Spark Connect server directly, through HAProxy (TCP
 // mode, source stickiness: the setup the gateway replaces), through HAProxy terminating HTTP/2 (a
 // reference: what reading every request costs a native proxy) and through `sparkplane gateway`
 // with each --relay mode, in one run. Two backends: the in-repo Spark Connect server in a process of its own, fast enough that
 // what is measured is the proxy's overhead, and a real Spark Connect server end to end.
 // Measured per path: unary Config calls/s with p50/p99 latency at 1, 64 and 512 calls in flight
-// (each worker its own session of one user), MB/s of one large streamed ExecutePlan result, and
+// (from h2load, one session per concurrency), MB/s of one large streamed ExecutePlan result, and
 // the gateway's RSS holding 10,000 idle sessions. Prints one table per part and whether the
 // gateway meets its targets (JSON with --json). Every cell runs --rounds times, the paths taking
 // turns to go first, and the median round is shown.
-//   apt-get install -y haproxy && npm run build   (once; bin/sparkplane runs dist/ when current)
+//   apt-get install -y haproxy nghttp2-client && npm run build
+//     (once; bin/sparkplane runs dist/ when current)
 //   scripts/node benchmarks/gateway-proxy.ts [--spark 4.3.0 | --no-spark] [--seconds 3]
 //     [--rounds 3] [--json] [--gateway-node-options="--cpu-prof --cpu-prof-dir=DIR"]
 import { randomUUID } from 'node:crypto';
@@ -21,8 +22,11 @@ import { RUNS_ROOT } from '../test/interop/harness/run.ts';
 import { SPARK_PINS, checkPrerequisites } from '../test/interop/harness/spark-install.ts';
 import { startConnectServer } from '../test/interop/harness/spark-processes.ts';
 import {
+  H2LOAD_INSTALL_HINT,
   USER_ID,
+  checkExecutePlan,
   disconnect,
+  findH2load,
   openSessions,
   streamExecutePlan,
   unaryLoad,
@@ -63,8 +67,11 @@ const IDLE_SESSIONS = 10_000;
 const OPEN_WORKERS = 64;
 /** Idle time before the memory of the sessions is read: timers, GC and the store settle. */
 const IDLE_SETTLE_MS = 5000;
-/** The in-repo server answers every ExecutePlan, whatever its plan, with 64 batches of 4 MiB. */
-const FAKE_RESULT = { batchBytes: 4 * 1024 * 1024, batches: 64 };
+/**
+ * The in-repo server answers every ExecutePlan, whatever its plan, with 256 batches of 4 MiB: about
+ * 2 s at this machine's speed, long enough that a round is not decided by a pause of the server.
+ */
+const FAKE_RESULT = { batchBytes: 4 * 1024 * 1024, batches: 256 };
 /** About 130 MB of arrow batches: 108 bytes of row data, plus offsets, per row. */
 const SPARK_RESULT_SQL = "SELECT id, repeat('x', 100) AS pad FROM range(1200000)";
 
@@ -75,10 +82,16 @@ if (!(seconds > 0) || !Number.isInteger(rounds) || rounds < 1)
     `--seconds must be a positive number and --rounds a positive integer (got ${args.seconds} and ${args.rounds})`,
   );
 const haproxy = findHaproxy();
-if (haproxy === undefined) {
-  console.error(`gateway-proxy benchmark: ${HAPROXY_INSTALL_HINT}`);
+const h2load = findH2load();
+if (haproxy === undefined || h2load === undefined) {
+  for (const [found, hint] of [
+    [haproxy, HAPROXY_INSTALL_HINT],
+    [h2load, H2LOAD_INSTALL_HINT],
+  ] as const)
+    if (found === undefined) console.error(`gateway-proxy benchmark: ${hint}`);
   process.exit(2);
 }
+const h2loadBinary = h2load.binary;
 const pin = SPARK_PINS.find((candidate) => candidate.spark === args.spark);
 if (pin === undefined)
   throw new Error(
@@ -176,17 +189,22 @@ async function measureBackend(
   streamRequest: Uint8Array,
   streamTimeoutMs: number,
 ): Promise<{ unary: UnaryCell[]; stream: StreamCell[] }> {
-  const sessionIds = Array.from({ length: Math.max(...STREAMS) }, () => randomUUID());
-  // Warm-up: JIT everywhere, every session placed (gateway) and created (Spark) before timing.
+  // One session per concurrency, the same on every path: h2load sends one request body.
+  const sessionIds = new Map(STREAMS.map((streams) => [streams, randomUUID()]));
+  // Warm-up: JIT everywhere, every session placed (gateway) and created (Spark) before timing,
+  // and the streamed result checked (gRPC status 0) and its size taken on every path.
+  const resultBytes = new Map<PathName, number>();
   for (const path of paths) {
-    await unaryLoad(path.port, sessionIds, 1);
-    await streamExecutePlan(path.port, streamRequest, streamTimeoutMs);
+    for (const [streams, sessionId] of sessionIds)
+      await unaryLoad(h2loadBinary, path.port, sessionId, streams, 1);
+    const checked = await checkExecutePlan(path.port, streamRequest, streamTimeoutMs);
+    resultBytes.set(path.name, checked.framedBytes);
   }
   const unary: UnaryCell[] = [];
-  for (const streams of STREAMS) {
+  for (const [streams, sessionId] of sessionIds) {
     const medians = await medianRounds(
       paths,
-      (path) => unaryLoad(path.port, sessionIds.slice(0, streams), seconds),
+      (path) => unaryLoad(h2loadBinary, path.port, sessionId, streams, seconds),
       (result) => result.callsPerSecond,
     );
     const direct = medians.get('direct');
@@ -201,7 +219,14 @@ async function measureBackend(
   }
   const medians = await medianRounds(
     paths,
-    (path) => streamExecutePlan(path.port, streamRequest, streamTimeoutMs),
+    (path) =>
+      streamExecutePlan(
+        h2loadBinary,
+        path.port,
+        streamRequest,
+        streamTimeoutMs,
+        resultBytes.get(path.name) ?? Number.NaN,
+      ),
     (result) => result.mbPerSecond,
   );
   const direct = medians.get('direct');
@@ -210,7 +235,7 @@ async function measureBackend(
     backend,
     path,
     shareOfDirect: cell.mbPerSecond / (direct?.mbPerSecond ?? Number.NaN),
-    proxyCpuMsPerMiB: cell.proxyCpuMs / (cell.payloadBytes / 1024 / 1024),
+    proxyCpuMsPerMiB: cell.proxyCpuMs / (cell.bytes / 1024 / 1024),
   }));
   return { unary, stream };
 }
@@ -342,6 +367,7 @@ const report: Report = {
   rounds,
   gatewayBuild: build,
   haproxy: haproxy.version,
+  h2load: h2load.version,
   spark: sparkSkipped ?? pin.spark,
   runDir,
   unary,

@@ -50,6 +50,8 @@ export interface Report {
   /** Where bin/sparkplane ran the gateway from. */
   readonly gatewayBuild: 'dist' | 'src';
   readonly haproxy: string;
+  /** The unary calls' client. */
+  readonly h2load: string;
   /** The Spark version measured, or why Spark was not. */
   readonly spark: string;
   readonly runDir: string;
@@ -77,13 +79,13 @@ export function printReport(report: Report, json: boolean): void {
   }
   const lines = [
     `gateway vs direct vs HAProxy: median of ${String(report.rounds)} rounds of ${String(report.seconds)} s per cell; ` +
-      `the same client (one Node process, node:http2) and backend on every path; ` +
+      `the same clients (unary: ${report.h2load}; streaming and idle sessions: one Node process, node:http2) and backend on every path; ` +
       `gateway from ${report.gatewayBuild}/ at log level warn, --relay terminate ('gateway') and --relay pinned ('gateway pinned'); ` +
       `${report.haproxy} in mode tcp with balance source and stick on src ('HAProxy', the anchor), and terminating HTTP/2 ('HAProxy h2', a reference); ` +
       `logs in ${report.runDir}`,
   ];
   for (const backend of new Set(report.unary.map((cell) => cell.backend))) {
-    lines.push('', `${backend}: unary Config (GetOption), each call in flight its own session`);
+    lines.push('', `${backend}: unary Config (GetOption) calls of one session, from h2load`);
     lines.push(
       ...table(
         [
@@ -113,7 +115,7 @@ export function printReport(report: Report, json: boolean): void {
     const streamed = report.stream.filter((cell) => cell.backend === backend);
     lines.push(
       '',
-      `${backend}: one streamed ExecutePlan result, ${mib(streamed[0]?.payloadBytes ?? 0)} MiB of gRPC message bodies`,
+      `${backend}: one streamed ExecutePlan result from h2load, ${mib(streamed[0]?.bytes ?? 0)} MiB of gRPC messages`,
       ...table(
         ['path', 'MB/s', '% of direct', 'proxy CPU ms/MiB'],
         streamed.map((cell) => [

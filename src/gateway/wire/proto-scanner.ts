@@ -77,13 +77,16 @@ const EMPTY = Buffer.alloc(0);
 
 type State = 'tag' | 'varint' | 'length' | 'value';
 
-/** The capture set of each spec, made once: a scanner is made for every call. */
-const wantedOf = new WeakMap<ScanSpec, ReadonlySet<number>>();
+/**
+ * The captured fields of each spec, each with its place in a scanner's occurrence counts; made once
+ * per spec, as a scanner is made for every call.
+ */
+const wantedOf = new WeakMap<ScanSpec, ReadonlyMap<number, number>>();
 
 export function createFieldScanner(spec: ScanSpec, messageLength: number): FieldScanner {
   let wanted = wantedOf.get(spec);
   if (wanted === undefined) {
-    wanted = new Set(spec.capture);
+    wanted = new Map([...new Set(spec.capture)].map((field, index) => [field, index]));
     wantedOf.set(spec, wanted);
   }
   return new IncrementalScanner(spec, wanted, messageLength);
@@ -97,12 +100,11 @@ class IncrementalScanner implements FieldScanner {
   passed = 0;
   private readonly maxCaptureBytes: number;
   private readonly maxOccurrences: number;
-  // Allocated on first use: most messages name only a few low fields.
-  private occurrences: Map<number, number> | undefined;
+  /** Occurrences of each captured field, by its place in `wanted`; allocated on first use. */
+  private occurrences: Uint32Array | undefined;
   /** Fields 1–31 seen, as bits; fields 32–1023 in `seenHigh`. */
   private seenBits = 0;
   private seenHigh: Uint8Array | undefined;
-  private seenCaptured: Set<number> | undefined;
   private failed: GatewayError | undefined;
 
   // The field being read.
@@ -124,10 +126,10 @@ class IncrementalScanner implements FieldScanner {
   private captured = 0;
 
   private readonly spec: ScanSpec;
-  private readonly wanted: ReadonlySet<number>;
+  private readonly wanted: ReadonlyMap<number, number>;
   private readonly messageLength: number;
 
-  constructor(spec: ScanSpec, wanted: ReadonlySet<number>, messageLength: number) {
+  constructor(spec: ScanSpec, wanted: ReadonlyMap<number, number>, messageLength: number) {
     this.spec = spec;
     this.wanted = wanted;
     this.messageLength = messageLength;
@@ -144,7 +146,8 @@ class IncrementalScanner implements FieldScanner {
   }
 
   hasSeen(wantedField: number): boolean {
-    if (this.wanted.has(wantedField)) return this.seenCaptured?.has(wantedField) ?? false;
+    const place = this.wanted.get(wantedField);
+    if (place !== undefined) return (this.occurrences?.[place] ?? 0) > 0;
     if (wantedField < 1 || wantedField >= LOW_FIELDS || !Number.isInteger(wantedField))
       throw new RangeError(`hasSeen answers for fields 1–${LOW_FIELDS - 1} and captured fields`);
     if (wantedField < 32) return (this.seenBits & (1 << wantedField)) !== 0;
@@ -244,13 +247,13 @@ class IncrementalScanner implements FieldScanner {
     }
     if (field > this.passed) this.passed = field;
     this.capture = undefined;
-    if (this.wanted.has(field)) {
-      (this.seenCaptured ??= new Set()).add(field);
-      this.occurrences ??= new Map();
-      const count = (this.occurrences.get(field) ?? 0) + 1;
+    const place = this.wanted.get(field);
+    if (place !== undefined) {
+      this.occurrences ??= new Uint32Array(this.wanted.size);
+      const count = (this.occurrences[place] ?? 0) + 1;
       if (count > this.maxOccurrences)
         this.fail(fieldStart, `field ${field} occurs more than ${this.maxOccurrences} times`);
-      this.occurrences.set(field, count);
+      this.occurrences[place] = count;
     }
     if (wireType === WIRE_VARINT || wireType === WIRE_LEN) {
       this.state = wireType === WIRE_VARINT ? 'varint' : 'length';

@@ -128,6 +128,7 @@ describe('protobuf field scanner', () => {
     const scanner = createFieldScanner({ capture: [1, 5000] }, message.length);
     scanner.push(message.subarray(0, 12));
     assert.equal(scanner.passed, 3);
+    assert.equal(scanner.hasSeen(1), true, 'a captured field');
     assert.equal(scanner.hasSeen(2), true);
     assert.equal(scanner.hasSeen(3), true, 'field 3 has begun though its value has not arrived');
     assert.equal(scanner.hasSeen(4), false);

@@ -53,6 +53,15 @@ describe('process tree', () => {
     );
   });
 
+  it('kills with SIGKILL at once, no SIGTERM first, when there is no grace', async () => {
+    // It would exit 0 on SIGTERM: only a SIGKILL leaves the exit a signal.
+    const graceful = start('graceful', "trap 'exit 0' TERM; echo ready; sleep 300 & wait");
+    await graceful.waitForLog(/ready/, 5000);
+    await killTree(graceful.pid, 0);
+    assert.deepEqual(processTree(graceful.pid), []);
+    assert.equal((await graceful.exited).signal, 'SIGKILL');
+  });
+
   it('finds children whose parent has exited (same process group)', async () => {
     const orphaning = start('orphaning', 'sleep 300 & echo "child $!"');
     const match = await orphaning.waitForLog(/child (\d+)/, 5000);

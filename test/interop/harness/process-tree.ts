@@ -146,17 +146,23 @@ function signalAll(pids: readonly number[], signal: NodeJS.Signals): void {
   }
 }
 
-/** Ends the whole tree; throws if anything of it is still alive afterwards. */
+/**
+ * Ends the whole tree: SIGTERM, then SIGKILL for what is left after `graceMs`; with a grace of 0,
+ * SIGKILL at once, as a crash would (a SIGTERM first could let a process exit on its own in
+ * between). Throws if anything of the tree is still alive afterwards.
+ */
 export async function killTree(rootPid: number, graceMs: number): Promise<void> {
   const initial = processTree(rootPid);
   if (initial.length === 0) return;
-  signalAll(initial, 'SIGTERM');
-  const deadline = performance.now() + graceMs;
-  while (performance.now() < deadline) {
-    if (stillAlive(initial, rootPid).length === 0) return;
-    await delay(100);
+  if (graceMs > 0) {
+    signalAll(initial, 'SIGTERM');
+    const deadline = performance.now() + graceMs;
+    while (performance.now() < deadline) {
+      if (stillAlive(initial, rootPid).length === 0) return;
+      await delay(100);
+    }
   }
-  signalAll(stillAlive(initial, rootPid), 'SIGKILL');
+  signalAll(graceMs > 0 ? stillAlive(initial, rootPid) : initial, 'SIGKILL');
   await waitUntil(() => (stillAlive(initial, rootPid).length === 0 ? true : undefined), {
     what: `process tree of ${rootPid} to end after SIGKILL`,
     timeoutMs: 10_000,

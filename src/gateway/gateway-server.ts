@@ -95,20 +95,13 @@ const MIXED_CLIENT_TTL_MS = 10 * 60_000;
 /** Free read buffers kept for pinned connections: 4 MiB of small ones, 8 MiB of large ones. */
 const FREE_SLABS = { small: 256, large: 32 };
 
-/** What the pinned relay cannot do: it passes request bodies and responses through untouched. */
+/** What the pinned relay cannot do: it passes responses through untouched. */
 function checkRelay(options: GatewayOptions): void {
-  if (options.relay !== 'pinned') return;
-  const conflicts = [
-    options.authenticate === undefined
-      ? undefined
-      : 'client authentication (--auth-tokens-file, --jwt-*)',
-    options.backendToken === undefined ? undefined : 'a backend token (--backend-token-file)',
-  ].filter((item) => item !== undefined);
-  if (conflicts.length > 0)
-    throw new GatewayError(
-      'GW_BAD_CONFIG',
-      `--relay pinned cannot be combined with ${conflicts.join(', ')}: a pinned connection passes the client's messages and the server's responses through unchanged; use --relay terminate (the default)`,
-    );
+  if (options.relay !== 'pinned' || options.backendToken === undefined) return;
+  throw new GatewayError(
+    'GW_BAD_CONFIG',
+    "--relay pinned cannot be combined with a backend token (--backend-token-file): a pinned connection passes the server's responses through unchanged, so the gateway could not keep the token out of them; use --relay terminate (the default)",
+  );
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
@@ -160,6 +153,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     options.relay === 'pinned'
       ? {
           ...proxyDependencies,
+          authenticating: options.authenticate !== undefined,
           maxConcurrentStreams,
           mixedClients: createMixedClients({ ttlMs: MIXED_CLIENT_TTL_MS, maxEntries: 100_000 }),
           serving: () => pool.list().some((backend) => backend.health === 'up'),

@@ -144,7 +144,8 @@ forEachSparkVersion('sparkplane gateway relays the RPCs of an operation', (insta
         keep(a);
         keep(b);
         // Pinned relay over TLS: the frame-level path meets PySpark's own HTTP/2 and TLS stack
-        // (grpc-core) here; the other gateway interop tests run the default terminating relay.
+        // (grpc-core) here, and with client authentication in gateway-auth; the other gateway
+        // interop tests run the default terminating relay.
         const certificate = makeTestCertificate();
         keep({
           stop: () => {

@@ -42,11 +42,15 @@ export function upstreamHeaders(
   return out;
 }
 
-/** The same as upstreamHeaders, for a header list a pinned connection re-encodes. */
+/**
+ * The same as upstreamHeaders, for a header list a pinned connection re-encodes; `authenticated`:
+ * the gateway verified the client's credentials, which are not the server's business.
+ */
 export function upstreamFields(
   fields: readonly HeaderField[],
   path: string,
   backendId: string,
+  authenticated: boolean,
 ): HeaderField[] {
   const out: HeaderField[] = [
     [':method', 'POST'],
@@ -54,8 +58,12 @@ export function upstreamFields(
     [':path', path],
     [':authority', backendId],
   ];
-  for (const field of fields)
-    if (!field[0].startsWith(':') && !HOP_HEADERS.has(field[0])) out.push(field);
+  for (const field of fields) {
+    const name = field[0];
+    if (name.startsWith(':') || HOP_HEADERS.has(name)) continue;
+    if (authenticated && name === 'authorization') continue;
+    out.push(field);
+  }
   return out;
 }
 

@@ -10,10 +10,16 @@ import { tmpdir } from 'node:os';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT } from 'jose';
-import { createClientAuthenticator, tokenFileLine } from '../../../src/gateway/auth/client-auth.ts';
+import {
+  createClientAuthenticator,
+  tokenFileLine,
+  type ClientAuthenticator,
+} from '../../../src/gateway/auth/client-auth.ts';
 import { type Gateway, type GatewayOptions } from '../../../src/gateway/gateway-server.ts';
 import { grpcCall, type GrpcReply } from '../../../src/gateway/proxy/grpc-call.ts';
+import { encodeGrpcMessage } from '../../../src/gateway/wire/grpc-frame.ts';
 import { gatewayChannels } from '../../../src/gateway/observability-channels.ts';
 import {
   decodeConfigResponse,
@@ -57,6 +63,63 @@ function connect(
   const session = http2.connect(url, options);
   session.on('error', () => undefined);
   return session;
+}
+
+/** Static tokens for alice and bob and the HS256 secret, in files under `dir` named by `prefix`. */
+function testAuthenticator(dir: string, prefix: string): ClientAuthenticator {
+  const tokensFile = join(dir, `${prefix}-tokens`);
+  writeFileSync(
+    tokensFile,
+    `${tokenFileLine('alice', 'alice-token')}\n${tokenFileLine('bob', 'bob-token')}\n`,
+  );
+  const secretFile = join(dir, `${prefix}-secret`);
+  writeFileSync(secretFile, SECRET);
+  return createClientAuthenticator({ tokensFile, jwt: { hs256SecretFiles: [secretFile] } });
+}
+
+/** A JWT for carol, signed with the test secret, valid for 10 minutes. */
+function carolJwt(): Promise<string> {
+  return new SignJWT({ sub: 'carol' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
+    .sign(new TextEncoder().encode(SECRET));
+}
+
+/** One call whose message goes in `parts`, `pauseMs` apart; resolves to its gRPC status. */
+async function rawCall(
+  session: http2.ClientHttp2Session,
+  method: string,
+  token: string,
+  parts: readonly Buffer[],
+  pauseMs: number,
+): Promise<{ status: number; message: string }> {
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': `${SERVICE}/${method}`,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    authorization: `Bearer ${token}`,
+  });
+  stream.on('error', () => undefined);
+  let status = -1;
+  let message = '';
+  const read = (headers: http2.IncomingHttpHeaders): void => {
+    if (headers['grpc-status'] !== undefined) status = Number(headers['grpc-status']);
+    if (headers['grpc-message'] !== undefined)
+      message = decodeURIComponent(String(headers['grpc-message']));
+  };
+  stream.on('response', read);
+  stream.on('trailers', read);
+  stream.resume();
+  const closed = once(stream, 'close');
+  for (const [index, part] of parts.entries()) {
+    if (index > 0 && pauseMs > 0) await sleep(pauseMs);
+    if (stream.destroyed || stream.closed) break;
+    if (index === parts.length - 1) stream.end(part);
+    else stream.write(part);
+  }
+  await closed;
+  return { status, message };
 }
 
 describe('gateway security', () => {
@@ -152,17 +215,7 @@ describe('gateway security', () => {
     });
 
   it('authenticates clients and binds each verified identity into its sessions', async () => {
-    const tokensFile = join(dir, 'tokens');
-    writeFileSync(
-      tokensFile,
-      `${tokenFileLine('alice', 'alice-token')}\n${tokenFileLine('bob', 'bob-token')}\n`,
-    );
-    const secretFile = join(dir, 'secret');
-    writeFileSync(secretFile, SECRET);
-    const auth = createClientAuthenticator({
-      tokensFile,
-      jwt: { hs256SecretFiles: [secretFile] },
-    });
+    const auth = testAuthenticator(dir, 'terminate');
     const authGateway = await start({
       authenticate: (headers) => auth.authenticate(headers),
     });
@@ -187,10 +240,7 @@ describe('gateway security', () => {
       (await config(session, shared, { userId: 'admin', token: 'bob-token' })).status,
       0,
     );
-    const jwt = await new SignJWT({ sub: 'carol' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
-      .sign(new TextEncoder().encode(SECRET));
+    const jwt = await carolJwt();
     assert.equal((await config(session, shared, { userId: 'admin', token: jwt })).status, 0);
     const reply = await grpcCall(
       session,
@@ -213,6 +263,106 @@ describe('gateway security', () => {
       .map((binding) => `${binding.principal}/${binding.userId}`)
       .sort();
     assert.deepEqual(principals, ['alice/alice', 'bob/bob', 'carol/carol']);
+  });
+
+  it('authenticates clients on pinned connections, where the user id must be the identity', async () => {
+    const auth = testAuthenticator(dir, 'pinned');
+    let authDelayMs = 0;
+    const pinned = await start({
+      relay: 'pinned',
+      authenticate: async (headers) => {
+        const principal = await auth.authenticate(headers);
+        if (authDelayMs > 0) await sleep(authDelayMs);
+        return principal;
+      },
+    });
+    const url = `http://127.0.0.1:${String(pinned.address.port)}`;
+    const session = open(url);
+    const reached = (): string[] =>
+      fakes.flatMap((fake) => fake.calls).map((call) => `${call.userId}/${call.sessionId}`);
+
+    const none = await config(session, randomUUID(), { userId: 'alice' });
+    assert.equal(none.status, 16);
+    assert.match(none.message, /requires a bearer token .*;token=TOKEN/);
+    const wrong = await config(session, randomUUID(), { userId: 'alice', token: 'mallory-token' });
+    assert.equal(wrong.status, 16);
+    const claimed = await config(session, randomUUID(), { userId: 'admin', token: 'alice-token' });
+    assert.equal(claimed.status, 7, 'PERMISSION_DENIED');
+    assert.match(
+      claimed.message,
+      /user_id "admin" but the caller authenticated as "alice".*user_id=alice .*--relay terminate/,
+    );
+    assert.deepEqual(reached(), [], 'nothing reached a server');
+
+    // Alice and Bob use the same session id: two sessions, each its owner's.
+    const shared = randomUUID();
+    assert.equal(
+      (await config(session, shared, { userId: 'alice', token: 'alice-token' })).status,
+      0,
+    );
+    const bobs = open(url);
+    assert.equal((await config(bobs, shared, { userId: 'bob', token: 'bob-token' })).status, 0);
+    const jwt = await carolJwt();
+    const carols = open(url);
+    assert.equal((await config(carols, shared, { userId: 'carol', token: jwt })).status, 0);
+    const calls = fakes.flatMap((fake) => fake.calls);
+    assert.deepEqual(calls.map((call) => call.userId).sort(), ['alice', 'bob', 'carol']);
+    for (const call of calls)
+      assert.equal(call.headers.authorization, undefined, 'client credentials stay at the gateway');
+    assert.deepEqual(
+      pinned.sessions
+        .list()
+        .map((binding) => `${binding.principal}/${binding.userId}`)
+        .sort(),
+      ['alice/alice', 'bob/bob', 'carol/carol'],
+    );
+
+    // A first message over 256 KiB is routed once its user_context is read; one more
+    // user_context at its end (protobuf merges them: the server would read user_id "bob") is
+    // caught before the message is complete at the server: after the call was forwarded (the
+    // rest at once, or 300 ms later), or before, when the verification took longer than the
+    // whole message.
+    for (const [pauseMs, delayMs] of [
+      [0, 0],
+      [300, 0],
+      [0, 300],
+    ] as const) {
+      authDelayMs = delayMs;
+      const sessionId = randomUUID();
+      const body = encodeExecutePlanRequest({
+        sessionId,
+        userId: 'alice',
+        sql: `SELECT '${'x'.repeat(300 * 1024)}'`,
+      });
+      const bob = Buffer.from('bob');
+      const extra = Buffer.from([0x12, bob.length + 2, 0x0a, bob.length, ...bob]);
+      const message = encodeGrpcMessage(Buffer.concat([body, extra]));
+      const cut = message.length - extra.length - 1024;
+      // A connection of its own: a new session may be placed on the other server, and a pinned
+      // connection whose calls go to two servers is sent away (GOAWAY), as gRPC clients retry.
+      const reply = await rawCall(
+        open(url),
+        'ExecutePlan',
+        'alice-token',
+        [message.subarray(0, cut), message.subarray(cut)],
+        pauseMs,
+      );
+      assert.equal(
+        reply.status,
+        7,
+        `PERMISSION_DENIED (${String(pauseMs)}, ${String(delayMs)} ms)`,
+      );
+      assert.match(reply.message, /user_id "bob" but the caller authenticated as "alice"/);
+      assert.ok(
+        !reached().some((call) => call.endsWith(sessionId)),
+        'the server never got the whole message',
+      );
+    }
+    authDelayMs = 0;
+    assert.equal(
+      (await config(session, shared, { userId: 'alice', token: 'alice-token' })).status,
+      0,
+    );
   });
 
   it('injects the backend token and keeps it out of every reply', async () => {

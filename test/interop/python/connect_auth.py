@@ -1,15 +1,18 @@
 """Authenticated Spark Connect sessions through a TLS gateway.
 
-Usage: connect_auth.py HOST PORT TOKENS_JSON SESSION_ID
+Usage: connect_auth.py HOST PORT TOKENS_JSON SESSION_ID [CLAIM]
 
 TOKENS_JSON maps a name to a bearer token: "alice" and "bob" (static gateway tokens), "carol"
 (a JWT) and "wrong" (a token the gateway does not know). The gateway's certificate is trusted
 through GRPC_DEFAULT_SSL_ROOTS_FILE_PATH.
 
-Alice, Bob and Carol all connect with the same session id and all claim the user id "admin".
-Each creates a temp view and sets a conf, then reads both back: each must see only its own,
-because the gateway binds the verified identity into the session and the user id. A client
-without a token, with an unknown token, and without TLS must be refused.
+Alice, Bob and Carol all connect with the same session id and, with CLAIM "admin" (the
+default), all claim the user id "admin"; with CLAIM "self" each uses its own name as its user id
+(a gateway with --relay pinned passes requests through unchanged and requires that). Each creates
+a temp view and sets a conf, then reads both back: each must see only its own, because the
+gateway binds the verified identity into the session and the user id. A client without a token,
+with an unknown token, and without TLS must be refused; with CLAIM "self", so must Alice's token
+claiming the user id "admin" ("claimed").
 
 Prints one line "SPARKPLANE_RESULT <json>" at the end.
 """
@@ -23,8 +26,8 @@ from interop_retries import few_retries
 from pyspark.sql.connect.session import SparkSession
 
 
-def connect(host, port, session_id, token=None, tls=True):
-    parts = [f"sc://{host}:{port}/", f"session_id={session_id}", "user_id=admin"]
+def connect(host, port, session_id, token=None, tls=True, user_id="admin"):
+    parts = [f"sc://{host}:{port}/", f"session_id={session_id}", f"user_id={user_id}"]
     if tls:
         parts.append("use_ssl=true")
     if token is not None:
@@ -35,12 +38,14 @@ def connect(host, port, session_id, token=None, tls=True):
 
 def main():
     host, port, tokens_json, session_id = sys.argv[1:5]
+    claim = sys.argv[5] if len(sys.argv) > 5 else "admin"
     tokens = json.loads(open(tokens_json).read())
     result = {"users": {}, "refused": {}}
 
     sessions = {}
     for name, partitions in (("alice", 3), ("bob", 5), ("carol", 7)):
-        spark = connect(host, port, session_id, tokens[name])
+        user_id = name if claim == "self" else claim
+        spark = connect(host, port, session_id, tokens[name], user_id=user_id)
         few_retries(spark, 1, 100)
         sessions[name] = spark
         spark.range(partitions * 10).createOrReplaceTempView(f"mine_{name}")
@@ -64,13 +69,16 @@ def main():
             "tokenConf": token_conf,
         }
 
-    for label, token, tls in (
-        ("none", None, True),
-        ("wrong", tokens["wrong"], True),
-        ("cleartext", None, False),
-    ):
+    refusals = [
+        ("none", None, True, "admin"),
+        ("wrong", tokens["wrong"], True, "admin"),
+        ("cleartext", None, False, "admin"),
+    ]
+    if claim == "self":
+        refusals.append(("claimed", tokens["alice"], True, "admin"))
+    for label, token, tls, user_id in refusals:
         try:
-            spark = connect(host, port, session_id, token, tls)
+            spark = connect(host, port, session_id, token, tls, user_id)
             few_retries(spark, 1, 100)
             spark.range(1).collect()
             result["refused"][label] = "not refused"

@@ -40,6 +40,8 @@ import {
 import type { SlabPool } from './slab-pool.ts';
 
 export interface PinnedRelayDependencies extends ProxyDependencies {
+  /** Whether `authenticate` verifies callers (else it answers '' for everyone at once). */
+  readonly authenticating: boolean;
   readonly maxConcurrentStreams: number;
   readonly mixedClients: MixedClients;
   /** Whether the gateway has a backend up, for grpc.health.v1.Health/Check. */
@@ -88,6 +90,17 @@ export interface PinnedCalls {
 }
 
 const WHOLE_FIRST_MESSAGE_BYTES = 256 * 1024;
+/** A user id quoted in an error is cut to this many characters. */
+const QUOTED_ID_CHARS = 64;
+
+const shortened = (id: string): string =>
+  id.length > QUOTED_ID_CHARS ? `${id.slice(0, QUOTED_ID_CHARS)}…` : id;
+
+/** The request headers the authenticator reads, from a decoded header list. */
+function authenticationHeaders(fields: readonly HeaderField[]): { authorization?: string } {
+  for (const field of fields) if (field[0] === 'authorization') return { authorization: field[1] };
+  return {};
+}
 
 export function createPinnedCalls(link: PinnedCallsLink): PinnedCalls {
   const { deps, connection, toUpstream } = link;
@@ -167,6 +180,15 @@ export function createPinnedCalls(link: PinnedCallsLink): PinnedCalls {
     if (endStream) stream.clientEnded = true;
     try {
       stream.peek.push(payload);
+      if (stream.identityPending && stream.peek.firstMessageDone) {
+        stream.identityPending = false;
+        const scanner = stream.peek.scanner;
+        if (scanner !== undefined)
+          checkIdentity(
+            stream,
+            readRoutingFields(scanner, stream.method ?? GENERIC_ROUTING).userId,
+          );
+      }
     } catch (error) {
       link.answerError(stream, error);
       link.refundClient(frame.payload.length);
@@ -235,12 +257,38 @@ export function createPinnedCalls(link: PinnedCallsLink): PinnedCalls {
   function route(stream: PinnedStream): void {
     stream.state = 'routing';
     if (stream.timer !== undefined) clearTimeout(stream.timer);
+    if (!deps.authenticating) {
+      routeAs(stream);
+      return;
+    }
+    deps.authenticate(authenticationHeaders(stream.headers)).then(
+      (principal) => {
+        if (stream.state !== 'routing') return;
+        stream.call.principal = principal;
+        routeAs(stream);
+        link.flush();
+      },
+      (error: unknown) => {
+        if (stream.state !== 'routing') return;
+        link.answerError(stream, error);
+      },
+    );
+  }
+
+  /** Routes a call whose caller is known (or not asked for) by its first message's fields. */
+  function routeAs(stream: PinnedStream): void {
     const scanner = stream.peek.scanner;
     let routed: Promise<Route>;
     let key: string;
     try {
       if (scanner === undefined) throw new GatewayError('GW_BAD_REQUEST', 'no request message');
       const fields = readRoutingFields(scanner, stream.method ?? GENERIC_ROUTING);
+      if (checksIdentity(stream)) {
+        checkIdentity(stream, fields.userId);
+        // A large first message is routed before its end: a user_context further on would
+        // change the user id the server reads, so the rest is checked as it arrives.
+        stream.identityPending = !stream.peek.firstMessageDone;
+      }
       const of = routeRequestOf(deps, stream.method, stream.path, fields, stream.call, connection);
       key = of.key;
       // Most calls are of a session the gateway holds, on a server that is up: routed at once.
@@ -268,6 +316,27 @@ export function createPinnedCalls(link: PinnedCallsLink): PinnedCalls {
         if (stream.state !== 'routing') return;
         link.answerError(stream, error);
       },
+    );
+  }
+
+  /**
+   * With client authentication the terminating relay writes the verified identity into the
+   * request's user_context; a pinned connection passes the request through unchanged, so its
+   * user id must already be that identity, or the server would take the call as another user's.
+   */
+  function checksIdentity(stream: PinnedStream): boolean {
+    return deps.rewriteUserId && stream.call.principal !== '';
+  }
+
+  function checkIdentity(stream: PinnedStream, userId: string | undefined): void {
+    const { principal } = stream.call;
+    // A plugin's method without a user_context is routed with the connection's last session.
+    if (userId === principal || (userId === undefined && stream.method === undefined)) return;
+    throw new GatewayError(
+      'GW_PERMISSION_DENIED',
+      `the ${stream.call.method} request names ${userId === undefined ? 'no user_id' : `user_id "${shortened(userId)}"`} but the caller authenticated as "${principal}"; ` +
+        `this gateway relays connections pinned (--relay pinned) and passes requests through unchanged, so set the client's user id to its identity: ` +
+        `sc://HOST:PORT/;token=TOKEN;user_id=${principal} (PySpark), or run the gateway with --relay terminate, which sets it for the client`,
     );
   }
 
@@ -299,7 +368,9 @@ export function createPinnedCalls(link: PinnedCallsLink): PinnedCalls {
         : createResponseScan(method);
     if (stream.streaming) deps.sessions.streamOpened(stream.key);
     gatewayChannels.rpcStarted.publish({ method: stream.call.method, backend: target.id });
-    const block = encodeHeaderBlock(upstreamFields(stream.headers, stream.requestPath, target.id));
+    const block = encodeHeaderBlock(
+      upstreamFields(stream.headers, stream.requestPath, target.id, deps.authenticating),
+    );
     for (const out of encodeHeaderFrames(
       stream.upstreamId,
       block,

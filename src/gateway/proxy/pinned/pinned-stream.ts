@@ -42,6 +42,8 @@ export interface PinnedStream {
   clientEnded: boolean;
   responseStarted: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** Routed before its first message ended: the caller's user id is checked again at its end. */
+  identityPending: boolean;
 }
 
 export interface RequestHead {
@@ -105,6 +107,7 @@ export function createPinnedStream(
     clientEnded: false,
     responseStarted: false,
     timer: undefined,
+    identityPending: false,
   };
 }
 

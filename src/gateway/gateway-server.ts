@@ -11,7 +11,6 @@ import {
   type HealthSettings,
 } from './backends/backend-pool.ts';
 import { gatewayChannels } from './observability-channels.ts';
-import { GatewayError } from './errors.ts';
 import { createFrontServer, type TlsSettings } from './proxy/front-server.ts';
 import { createStreamProxy, type ProxyDependencies } from './proxy/stream-proxy.ts';
 import { createMixedClients } from './proxy/pinned/mixed-clients.ts';
@@ -95,17 +94,7 @@ const MIXED_CLIENT_TTL_MS = 10 * 60_000;
 /** Free read buffers kept for pinned connections: 4 MiB of small ones, 8 MiB of large ones. */
 const FREE_SLABS = { small: 256, large: 32 };
 
-/** What the pinned relay cannot do: it passes responses through untouched. */
-function checkRelay(options: GatewayOptions): void {
-  if (options.relay !== 'pinned' || options.backendToken === undefined) return;
-  throw new GatewayError(
-    'GW_BAD_CONFIG',
-    "--relay pinned cannot be combined with a backend token (--backend-token-file): a pinned connection passes the server's responses through unchanged, so the gateway could not keep the token out of them; use --relay terminate (the default)",
-  );
-}
-
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  checkRelay(options);
   const store = options.store ?? openSqliteAffinityStore(options.stateDir);
   const sessions = await openSessionTable({
     store,

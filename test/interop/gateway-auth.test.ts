@@ -4,7 +4,8 @@
 // and a JWT share one session id and one claimed user id, and each sees only its own session;
 // clients without a token, with an unknown one or without TLS are refused with the gateway's
 // message; the server token never reaches a client. The same with --relay pinned, where each
-// client names its own identity as its user id and one claiming another is refused.
+// client names its own identity as its user id and one claiming another is refused, and the
+// response bytes and header blocks the gateway passes through are kept free of the token.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ interface UserResult {
 interface AuthResult {
   readonly users: Record<string, UserResult>;
   readonly refused: Record<string, string>;
+  /** What a client got back when the server sent the servers' token in a row and an error. */
+  readonly echo?: { readonly row: string; readonly error: string; readonly plainError: string };
 }
 interface ApiSession {
   readonly sessionId: string;
@@ -50,9 +53,9 @@ forEachSparkVersion('sparkplane gateway with TLS and client authentication', (in
 });
 
 /**
- * Terminating, the gateway writes each caller's identity into its requests and injects the
- * servers' own token (4.x); pinned, it passes requests through, so each client names its identity
- * as its user id, and the servers take no token (the pinned relay refuses one).
+ * Terminating, the gateway writes each caller's identity into its requests; pinned, it passes
+ * requests through, so each client names its identity as its user id. Either way it injects the
+ * servers' own token (4.x) and keeps it out of what the clients get.
  */
 async function authenticatedUsers(
   install: SparkInstall,
@@ -60,7 +63,7 @@ async function authenticatedUsers(
 ): Promise<void> {
   await inSparkRun(install, `gateway-auth-${relay}`, async (run, keep) => {
     const pinned = relay === 'pinned';
-    const serverAuth = install.pin.line !== '3.5' && !pinned;
+    const serverAuth = install.pin.line !== '3.5';
     const backendToken = `server-token-${randomUUID()}`;
     const serverConf = serverAuth ? { 'spark.connect.authenticate.token': backendToken } : {};
     const [a, b] = await Promise.all([
@@ -119,6 +122,7 @@ async function authenticatedUsers(
           file('client-tokens.json', JSON.stringify(tokens)),
           sessionId,
           pinned ? 'self' : 'admin',
+          ...(serverAuth ? [backendToken] : []),
         ],
         {
           name: 'connect-auth',
@@ -143,6 +147,18 @@ async function authenticatedUsers(
             !(user.tokenConf?.includes(backendToken) ?? false),
             `the server token never reaches ${name} (got ${String(user.tokenConf)})`,
           );
+      }
+      if (serverAuth) {
+        // The server sends its token back (a string the query selects, an error quoting it): the
+        // client gets it masked in the Arrow batch and in the error's message and details.
+        const mask = '*'.repeat(backendToken.length);
+        const { echo } = result;
+        assert.ok(echo !== undefined, 'the echo ran');
+        assert.equal(echo.row, `echo:${mask}`);
+        for (const error of [echo.error, echo.plainError]) {
+          assert.ok(!error.includes(backendToken), `the error does not carry the token: ${error}`);
+          assert.match(error, new RegExp(`leak:\\*{${String(mask.length)}}`));
+        }
       }
       assert.match(result.refused.none ?? '', /requires a bearer token/);
       assert.match(result.refused.wrong ?? '', /not one of the gateway.s tokens/);

@@ -46,12 +46,17 @@ export interface FakeSparkConnect {
    * repeated byte, so that a relay that mixes up its buffers shows.
    */
   resultPattern: boolean;
-  /** Answer every call with this gRPC status instead (probes included), when set. */
-  failWith: { status: number; message: string } | undefined;
+  /**
+   * Answer every call with this gRPC status instead (probes included), when set; `details` goes
+   * in grpc-status-details-bin, as Spark sends its errors.
+   */
+  failWith: { status: number; message: string; details?: Buffer } | undefined;
   /** Delay before answering unary calls. */
   delayMs: number;
   /** More key/value pairs every Config reply carries (a server's conf as a client reads it). */
   extraConf: Record<string, string>;
+  /** When above 0, unary replies are written in pieces of this many bytes, 5 ms apart. */
+  replyPieceBytes: number;
   /** HTTP/2 connections the server accepted so far (the gateway's, probes included). */
   readonly connections: number;
   /** Ends every open HTTP/2 connection at once, as a crashing driver would. */
@@ -100,6 +105,7 @@ export async function startFakeSparkConnect(
     failWith: undefined,
     delayMs: 0,
     extraConf: {},
+    replyPieceBytes: 0,
     resultBytesSent: 0,
     get cancelled() {
       return cancelled;
@@ -118,6 +124,7 @@ export async function startFakeSparkConnect(
       state.failWith = undefined;
       state.delayMs = 0;
       state.extraConf = {};
+      state.replyPieceBytes = 0;
       state.resultBytesSent = 0;
     },
     restart() {
@@ -169,7 +176,7 @@ export async function startFakeSparkConnect(
         return;
       }
       if (state.failWith !== undefined) {
-        trailersOnly(stream, state.failWith.status, state.failWith.message);
+        trailersOnly(stream, state.failWith.status, state.failWith.message, state.failWith.details);
         return;
       }
       if (!isSparkConnectMethod(method) || firstBody === undefined) {
@@ -197,7 +204,7 @@ export async function startFakeSparkConnect(
       }
       const reply = (body: Uint8Array): void => {
         const send = (): void => {
-          unary(stream, body);
+          unary(stream, body, state.replyPieceBytes);
         };
         if (state.delayMs > 0) setTimeout(send, state.delayMs);
         else send();
@@ -306,16 +313,37 @@ function executePlan(
   pump();
 }
 
-function unary(stream: http2.ServerHttp2Stream, body: Uint8Array): void {
+function unary(stream: http2.ServerHttp2Stream, body: Uint8Array, pieceBytes = 0): void {
   if (stream.destroyed || stream.closed) return;
   stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
   stream.once('wantTrailers', () => {
     stream.sendTrailers({ 'grpc-status': '0' });
   });
-  stream.end(encodeGrpcMessage(body));
+  const message = encodeGrpcMessage(body);
+  if (pieceBytes <= 0) {
+    stream.end(message);
+    return;
+  }
+  let at = 0;
+  const next = (): void => {
+    if (stream.destroyed || stream.closed) return;
+    const piece = message.subarray(at, at + pieceBytes);
+    at += piece.length;
+    if (at >= message.length) stream.end(piece);
+    else {
+      stream.write(piece);
+      setTimeout(next, 5);
+    }
+  };
+  next();
 }
 
-function trailersOnly(stream: http2.ServerHttp2Stream, status: number, message: string): void {
+function trailersOnly(
+  stream: http2.ServerHttp2Stream,
+  status: number,
+  message: string,
+  details?: Buffer,
+): void {
   if (stream.destroyed || stream.closed) return;
   stream.respond(
     {
@@ -323,6 +351,10 @@ function trailersOnly(stream: http2.ServerHttp2Stream, status: number, message: 
       'content-type': 'application/grpc',
       'grpc-status': String(status),
       'grpc-message': encodeURIComponent(message),
+      // Binary values are base64 without padding, as gRPC sends them.
+      ...(details === undefined
+        ? {}
+        : { 'grpc-status-details-bin': details.toString('base64').replace(/=+$/, '') }),
     },
     { endStream: true },
   );

@@ -80,7 +80,7 @@ const options = {
   relay: option.string(
     'MODE',
     z.enum(RELAY_MODES).default('terminate'),
-    'terminate: every call is terminated and relayed on its own; pinned: each client connection is relayed frame by frame to the one server its sessions live on, for the least overhead (cleartext or TLS; with --auth-* every request must name the verified identity as its user_id; not with --backend-token-file; a client mixing sessions of several servers on one connection is told to reconnect and is then terminated)',
+    'terminate: every call is terminated and relayed on its own; pinned: each client connection is relayed frame by frame to the one server its sessions live on, for the least overhead (cleartext or TLS; with --auth-* every request must name the verified identity as its user_id; a client mixing sessions of several servers on one connection is told to reconnect and is then terminated)',
   ),
   maxSessionsPerBackend: option.integer(
     'N',

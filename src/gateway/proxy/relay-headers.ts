@@ -3,7 +3,7 @@
 // that token in any header or trailer.
 import type http2 from 'node:http2';
 import type { HeaderField } from '../wire/hpack.ts';
-import { maskInText } from './secret-masker.ts';
+import { maskHeaderValue } from './secret-masker.ts';
 
 /** Request headers that belong to one hop, or that the gateway sets itself. */
 export const HOP_HEADERS = new Set([
@@ -43,14 +43,16 @@ export function upstreamHeaders(
 }
 
 /**
- * The same as upstreamHeaders, for a header list a pinned connection re-encodes; `authenticated`:
- * the gateway verified the client's credentials, which are not the server's business.
+ * The same as upstreamHeaders, for a header list a pinned connection re-encodes. `authenticated`:
+ * the gateway verified the client's credentials, which are not the server's business; with a
+ * backend token the server gets that token instead, and is asked for uncompressed replies so the
+ * token can be kept out of them.
  */
 export function upstreamFields(
   fields: readonly HeaderField[],
   path: string,
   backendId: string,
-  authenticated: boolean,
+  deps: { readonly authenticated: boolean; readonly backendToken: string | undefined },
 ): HeaderField[] {
   const out: HeaderField[] = [
     [':method', 'POST'],
@@ -58,12 +60,17 @@ export function upstreamFields(
     [':path', path],
     [':authority', backendId],
   ];
+  const token = deps.backendToken;
+  const dropAuthorization = deps.authenticated || token !== undefined;
   for (const field of fields) {
     const name = field[0];
     if (name.startsWith(':') || HOP_HEADERS.has(name)) continue;
-    if (authenticated && name === 'authorization') continue;
+    if (dropAuthorization && name === 'authorization') continue;
+    if (token !== undefined && name === 'grpc-accept-encoding') continue;
     out.push(field);
   }
+  if (token !== undefined)
+    out.push(['authorization', `Bearer ${token}`], ['grpc-accept-encoding', 'identity']);
   return out;
 }
 
@@ -82,8 +89,8 @@ export function clientHeaders(
       backendToken === undefined || typeof value === 'number'
         ? value
         : Array.isArray(value)
-          ? value.map((item) => maskInText(item, backendToken))
-          : maskInText(value, backendToken);
+          ? value.map((item) => maskHeaderValue(name, item, backendToken))
+          : maskHeaderValue(name, value, backendToken);
   }
   return out;
 }

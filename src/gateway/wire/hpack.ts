@@ -40,6 +40,11 @@ export interface HpackDecoder {
    * resize its table up to it (with a table size update).
    */
   allowTableSize(size: number): void;
+  /**
+   * Counts the blocks that changed the dynamic table (an entry added, a size update): a relay
+   * that drops a block it decoded knows from it whether the peer's table and its own now differ.
+   */
+  readonly tableChanges: number;
 }
 
 const ENTRY_OVERHEAD = 32;
@@ -117,6 +122,7 @@ class HeaderBlockDecoder implements HpackDecoder {
   private scratch = Buffer.allocUnsafe(256);
   private at = 0;
   private failed: HpackError | undefined;
+  tableChanges = 0;
 
   constructor(maxTableSize: number, maxHeaderListBytes: number) {
     this.maxTableSize = maxTableSize;
@@ -140,6 +146,7 @@ class HeaderBlockDecoder implements HpackDecoder {
       : Buffer.from(block.buffer, block.byteOffset, block.byteLength);
     const fields: HeaderField[] = [];
     let listBytes = 0;
+    let changed = false;
     this.at = 0;
     while (this.at < src.length) {
       const start = this.at;
@@ -150,6 +157,7 @@ class HeaderBlockDecoder implements HpackDecoder {
       } else if (first >= 0x40) {
         field = this.readLiteral(src, 0x3f, start);
         this.table.add(field);
+        changed = true;
       } else if (first >= 0x20) {
         if (fields.length > 0)
           throw this.fail(`table size update at byte ${start} follows a header field`, start);
@@ -160,6 +168,7 @@ class HeaderBlockDecoder implements HpackDecoder {
             start,
           );
         this.table.resize(size);
+        changed = true;
         continue;
       } else {
         // 0001xxxx (never indexed) and 0000xxxx (without indexing) decode alike here; the
@@ -174,6 +183,7 @@ class HeaderBlockDecoder implements HpackDecoder {
         );
       fields.push(field);
     }
+    if (changed) this.tableChanges++;
     return fields;
   }
 
@@ -315,4 +325,17 @@ export function encodeHeaderBlock(fields: readonly HeaderField[]): Buffer {
     at = writeString(out, at, value);
   }
   return out.subarray(0, at);
+}
+
+/**
+ * The dynamic table size updates a block starts with (RFC 7541 §4.2), as they were sent: a relay
+ * that re-encodes a block passes them on, since the peer's decoder may require them.
+ */
+export function leadingSizeUpdates(block: Uint8Array): Uint8Array {
+  let at = 0;
+  while (at < block.length && ((block[at] ?? 0) & 0xe0) === 0x20) {
+    // A size update's integer: its 5-bit prefix, then continuation bytes while the top bit is set.
+    if (((block[at++] ?? 0) & 0x1f) === 0x1f) while (((block[at++] ?? 0) & 0x80) !== 0);
+  }
+  return block.subarray(0, Math.min(at, block.length));
 }

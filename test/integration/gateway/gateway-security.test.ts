@@ -365,46 +365,71 @@ describe('gateway security', () => {
     );
   });
 
-  it('injects the backend token and keeps it out of every reply', async () => {
-    const token = 'backend-token-0123456789abcdef';
-    const guarded = [
-      await startFakeSparkConnect({ requireToken: token }),
-      await startFakeSparkConnect({ requireToken: token }),
-    ];
-    const saved = fakes;
-    fakes = guarded;
-    try {
-      const guardedGateway = await start({ backendToken: token });
-      assert.ok(
-        guardedGateway.pool.list().every((backend) => backend.health === 'up'),
-        'health probes carry the token',
-      );
-      const session = open(`http://127.0.0.1:${String(guardedGateway.address.port)}`);
-      const sessionId = randomUUID();
-      for (const fake of guarded) fake.extraConf = { 'spark.connect.authenticate.token': token };
-      const reply = await config(session, sessionId, {
-        keys: ['spark.connect.authenticate.token'],
-      });
-      assert.equal(reply.status, 0);
-      const body = Buffer.concat(reply.messages);
-      assert.ok(!body.includes(token), 'the token is not in the reply');
-      const pairs = decodeConfigResponse(body).pairs;
-      assert.equal(
-        pairs.find((pair) => pair.key === 'spark.connect.authenticate.token')?.value,
-        '*'.repeat(token.length),
-      );
+  for (const relay of ['terminate', 'pinned'] as const)
+    it(`injects the backend token and keeps it out of every reply (--relay ${relay})`, async () => {
+      const token = 'backend-token-0123456789abcdef';
+      const guarded = [
+        await startFakeSparkConnect({ requireToken: token }),
+        await startFakeSparkConnect({ requireToken: token }),
+      ];
+      const saved = fakes;
+      fakes = guarded;
+      try {
+        const guardedGateway = await start({ backendToken: token, relay });
+        assert.ok(
+          guardedGateway.pool.list().every((backend) => backend.health === 'up'),
+          'health probes carry the token',
+        );
+        const session = open(`http://127.0.0.1:${String(guardedGateway.address.port)}`);
+        const sessionId = randomUUID();
+        for (const fake of guarded)
+          fake.extraConf = { 'spark.connect.authenticate.token': token, after: `x${token}y` };
+        const readToken = async (): Promise<void> => {
+          // The client's own credentials are replaced by the server's token.
+          const reply = await config(session, sessionId, {
+            keys: ['spark.connect.authenticate.token'],
+            token: 'whatever-the-client-has',
+          });
+          assert.equal(reply.status, 0, reply.message);
+          const body = Buffer.concat(reply.messages);
+          assert.ok(!body.includes(token), 'the token is not in the reply');
+          const pairs = decodeConfigResponse(body).pairs;
+          const value = (key: string): string | undefined =>
+            pairs.find((pair) => pair.key === key)?.value;
+          assert.equal(value('spark.connect.authenticate.token'), '*'.repeat(token.length));
+          assert.equal(value('after'), `x${'*'.repeat(token.length)}y`);
+        };
+        await readToken();
+        // The reply in pieces of 7 bytes, each its own DATA frame: the token is cut five times.
+        for (const fake of guarded) fake.replyPieceBytes = 7;
+        await readToken();
+        for (const fake of guarded) fake.replyPieceBytes = 0;
+        const atServer = guarded.flatMap((fake) => fake.calls).at(-1);
+        assert.equal(atServer?.headers['grpc-accept-encoding'], 'identity');
 
-      for (const fake of guarded)
-        fake.failWith = { status: 3, message: `bad conf: token=${token}` };
-      const failed = await config(session, sessionId);
-      assert.equal(failed.status, 3);
-      assert.ok(!failed.message.includes(token));
-      assert.match(failed.message, /token=\*+/);
-    } finally {
-      fakes = saved;
-      await gateway?.close(1000);
-      gateway = undefined;
-      for (const fake of guarded) await fake.close();
-    }
-  });
+        // Twice: the server's HPACK encoder sends the second message as a table reference.
+        // The details (a google.rpc.Status) are base64 on the wire: masked in their bytes.
+        const details = Buffer.from(`\x08\x03\x12\x1cbad conf: token=${token}`, 'latin1');
+        for (const fake of guarded)
+          fake.failWith = { status: 3, message: `bad conf: token=${token}`, details };
+        for (let round = 0; round < 2; round++) {
+          const failed = await config(session, sessionId);
+          assert.equal(failed.status, 3);
+          assert.ok(!failed.message.includes(token));
+          assert.match(failed.message, /token=\*+/);
+          // Trailers-only: the status comes with the response headers.
+          const sent = Buffer.from(String(failed.headers['grpc-status-details-bin']), 'base64');
+          assert.equal(sent.length, details.length);
+          assert.ok(!sent.includes(token), 'the token is not in the details');
+          assert.match(sent.toString('latin1'), /token=\*{30}$/);
+        }
+        for (const fake of guarded) fake.failWith = undefined;
+        assert.equal((await config(session, sessionId)).status, 0, 'the connection goes on');
+      } finally {
+        fakes = saved;
+        await gateway?.close(1000);
+        gateway = undefined;
+        for (const fake of guarded) await fake.close();
+      }
+    });
 });

@@ -1,6 +1,6 @@
 """Authenticated Spark Connect sessions through a TLS gateway.
 
-Usage: connect_auth.py HOST PORT TOKENS_JSON SESSION_ID [CLAIM]
+Usage: connect_auth.py HOST PORT TOKENS_JSON SESSION_ID [CLAIM [ECHO]]
 
 TOKENS_JSON maps a name to a bearer token: "alice" and "bob" (static gateway tokens), "carol"
 (a JWT) and "wrong" (a token the gateway does not know). The gateway's certificate is trusted
@@ -14,6 +14,10 @@ gateway binds the verified identity into the session and the user id. A client w
 with an unknown token, and without TLS must be refused; with CLAIM "self", so must Alice's token
 claiming the user id "admin" ("claimed").
 
+With ECHO (the servers' own token, which a client never holds), Alice has the server send that
+text back in a result row and in an error message, with and without enriched errors; the result
+reports what she got ("echo").
+
 Prints one line "SPARKPLANE_RESULT <json>" at the end.
 """
 
@@ -23,6 +27,7 @@ import traceback
 
 from error_text import error_text
 from interop_retries import few_retries
+from pyspark.sql.connect import functions as F
 from pyspark.sql.connect.session import SparkSession
 
 
@@ -36,9 +41,28 @@ def connect(host, port, session_id, token=None, tls=True, user_id="admin"):
 
 
 
+def trailers_of(error):
+    """The gRPC trailers of the call behind an error, binary values as latin-1 text."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        trailing = getattr(error, "trailing_metadata", None)
+        if callable(trailing):
+            try:
+                return {
+                    key: value.decode("latin-1") if isinstance(value, bytes) else value
+                    for key, value in (trailing() or ())
+                }
+            except Exception:  # noqa: BLE001 - not a finished call
+                pass
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def main():
     host, port, tokens_json, session_id = sys.argv[1:5]
     claim = sys.argv[5] if len(sys.argv) > 5 else "admin"
+    echo = sys.argv[6] if len(sys.argv) > 6 else None
     tokens = json.loads(open(tokens_json).read())
     result = {"users": {}, "refused": {}}
 
@@ -68,6 +92,30 @@ def main():
             "user": spark.sql("SELECT current_user() AS u").collect()[0].u,
             "tokenConf": token_conf,
         }
+
+    if echo is not None:
+        spark = sessions["alice"]
+        # DataFrame calls, not SQL: spark.sql() returns its text in a response (masked by the
+        # gateway), and collect() would then run the masked text.
+        row = spark.range(1).select(F.lit(f"echo:{echo}").alias("t")).collect()[0].t
+        errors = []
+        # Enriched errors come with FetchErrorDetails; without, from grpc-status-details-bin.
+        for enriched in ("true", "false"):
+            spark.conf.set("spark.sql.connect.enrichError.enabled", enriched)
+            try:
+                spark.range(1).select(F.raise_error(F.lit(f"leak:{echo}"))).collect()
+                errors.append("no error")
+            except Exception as raised:  # noqa: BLE001 - its text is the point
+                # The parameters come from the ErrorInfo inside grpc-status-details-bin.
+                parameters = getattr(raised, "getMessageParameters", lambda: None)()
+                errors.append(
+                    error_text(raised)[:4000]
+                    + " parameters="
+                    + json.dumps(parameters)
+                    + " trailers="
+                    + json.dumps(trailers_of(raised))
+                )
+        result["echo"] = {"row": row, "error": errors[0], "plainError": errors[1]}
 
     refusals = [
         ("none", None, True, "admin"),

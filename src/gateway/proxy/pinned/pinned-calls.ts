@@ -11,6 +11,7 @@ import {
   FrameFlag,
   FrameProtocolError,
   encodeHeaderFrames,
+  encodeWindowUpdate,
   setStreamId,
   unpadded,
   type Frame,
@@ -26,6 +27,7 @@ import type { ClientConnection } from '../front-server.ts';
 import { routeRequestOf } from '../call-routing.ts';
 import { healthCheckResponse, notGrpcText } from '../grpc-respond.ts';
 import { upstreamFields } from '../relay-headers.ts';
+import { createSecretMasker } from '../secret-masker.ts';
 import { createResponseScan } from '../session-bookkeeping.ts';
 import { GENERIC_ROUTING, type ProxyDependencies } from '../stream-proxy.ts';
 import { plainResponse } from './answers.ts';
@@ -121,6 +123,11 @@ export function createPinnedCalls(link: PinnedCallsLink): PinnedCalls {
     if (stream.upstreamId !== 0) byUpstreamId.delete(stream.upstreamId);
     for (const raw of stream.held) heldBytes -= raw.length;
     stream.held = [];
+    // Response bytes the masker held back never reach the client, which so never gives the
+    // server the credit for them.
+    const masked = stream.masker?.heldBytes ?? 0;
+    if (masked > 0) toUpstream.push(encodeWindowUpdate(0, masked));
+    stream.masker = undefined;
   }
 
   function open(clientId: number, fields: readonly HeaderField[], endStream: boolean): void {
@@ -366,10 +373,14 @@ export function createPinnedCalls(link: PinnedCallsLink): PinnedCalls {
       (stream.binding?.serverSideSessionId !== undefined && !responseNamesOperations(method))
         ? undefined
         : createResponseScan(method);
+    if (deps.backendToken !== undefined) stream.masker = createSecretMasker(deps.backendToken);
     if (stream.streaming) deps.sessions.streamOpened(stream.key);
     gatewayChannels.rpcStarted.publish({ method: stream.call.method, backend: target.id });
     const block = encodeHeaderBlock(
-      upstreamFields(stream.headers, stream.requestPath, target.id, deps.authenticating),
+      upstreamFields(stream.headers, stream.requestPath, target.id, {
+        authenticated: deps.authenticating,
+        backendToken: deps.backendToken,
+      }),
     );
     for (const out of encodeHeaderFrames(
       stream.upstreamId,

@@ -116,6 +116,7 @@ export function relayPinned(
     toClient,
     toUpstream,
     maxConcurrentStreams: deps.maxConcurrentStreams,
+    backendToken: deps.backendToken,
     backendId: () => backend?.id ?? '?',
     serverSetting(id, value) {
       // The client's encoder may grow its table up to what the server's decoder allows, and send

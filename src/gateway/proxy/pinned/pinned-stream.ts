@@ -16,6 +16,7 @@ import { finished, newCallRecord, type CallRecord } from '../call-routing.ts';
 import { createFirstMessagePeek, type FirstMessagePeek } from '../first-message-peek.ts';
 import { afterCall, noteResponseIds, type ResponseScan } from '../session-bookkeeping.ts';
 import { grpcStatusOf, messageOf } from '../grpc-respond.ts';
+import type { SecretMasker } from '../secret-masker.ts';
 
 /** peeking → routing → upstream, or answered by the gateway, or refused (client retries). */
 export type PinnedStreamState = 'peeking' | 'routing' | 'upstream' | 'answered' | 'refused';
@@ -38,6 +39,8 @@ export interface PinnedStream {
   key: string;
   binding: SessionBinding | undefined;
   responseScan: ResponseScan | undefined;
+  /** With a backend token: keeps it out of the response bytes. */
+  masker: SecretMasker | undefined;
   streaming: boolean;
   clientEnded: boolean;
   responseStarted: boolean;
@@ -103,6 +106,7 @@ export function createPinnedStream(
     key: '',
     binding: undefined,
     responseScan: undefined,
+    masker: undefined,
     streaming: method !== undefined && SPARK_CONNECT_METHODS[method].streaming !== 'unary',
     clientEnded: false,
     responseStarted: false,

@@ -2,14 +2,23 @@
 // stream ids mapped back. The gateway reads along only what a call record needs (response
 // headers and trailers, the first response message's ids) and what the client may now send (the
 // server's SETTINGS); a server's GOAWAY answers the calls it will not take.
+//
+// Header blocks pass as they came while the client's HPACK table follows the server's encoder.
+// It stops following when a block that changed the server's table cannot go to the client (its
+// call is over for the client), or when the gateway must change a block (it names the backend
+// token): from then on every block is decoded and re-encoded without the dynamic table.
+// With a backend token, response bytes pass through a masker that keeps the token out of them.
 import { GatewayError, GrpcStatus } from '../../errors.ts';
 import {
+  DEFAULT_MAX_FRAME_PAYLOAD,
   FrameFlag,
   FrameProtocolError,
   FrameType,
   H2Error,
   Setting,
   createHeaderBlockReader,
+  encodeFrame,
+  encodeHeaderFrames,
   encodeWindowUpdate,
   parseSettings,
   setStreamId,
@@ -17,7 +26,18 @@ import {
   type Frame,
   type HeaderBlock,
 } from '../../wire/h2-frames.ts';
-import { createHpackDecoder } from '../../wire/hpack.ts';
+import {
+  createHpackDecoder,
+  encodeHeaderBlock,
+  leadingSizeUpdates,
+  type HeaderField,
+} from '../../wire/hpack.ts';
+import {
+  headerNamesSecret,
+  maskHeaderValue,
+  maskInText,
+  type SecretMasker,
+} from '../secret-masker.ts';
 import type { FrameOutput } from './frame-output.ts';
 import type { PinnedStream } from './pinned-stream.ts';
 
@@ -31,6 +51,8 @@ export interface ResponseSideLink {
   readonly toClient: FrameOutput;
   readonly toUpstream: FrameOutput;
   readonly maxConcurrentStreams: number;
+  /** Kept out of everything the client gets. */
+  readonly backendToken: string | undefined;
   readonly backendId: () => string;
   /** The server's SETTINGS frame carried this setting (client → server limits). */
   readonly serverSetting: (id: number, value: number) => void;
@@ -50,7 +72,9 @@ export interface ResponseSide {
 export function createResponseSide(link: ResponseSideLink): ResponseSide {
   const decoder = createHpackDecoder({ maxTableSize: MAX_MIRRORED_TABLE });
   const headerBlocks = createHeaderBlockReader();
-  const { byUpstreamId, toClient } = link;
+  const { byUpstreamId, toClient, backendToken } = link;
+  /** The client's HPACK table no longer follows the server's: blocks are re-encoded. */
+  let reencoding = false;
 
   /** A frame of a call that is still relayed gets the client's stream id; others are dropped. */
   function toCall(frame: Frame): PinnedStream | undefined {
@@ -64,15 +88,34 @@ export function createResponseSide(link: ResponseSideLink): ResponseSide {
 
   function onHeaderBlock(block: HeaderBlock): void {
     // Decoded whatever becomes of it: the server's HPACK table changed either way.
+    const changes = decoder.tableChanges;
     const fields = decoder.decode(block.block);
     const stream = byUpstreamId.get(block.streamId);
-    if (stream === undefined) return;
-    for (const raw of block.frames) {
-      setStreamId(raw, stream.clientId);
-      toClient.push(raw);
+    if (stream === undefined) {
+      if (decoder.tableChanges !== changes) reencoding = true;
+      return;
     }
+    if (!reencoding && backendToken !== undefined && namesSecret(fields, backendToken))
+      reencoding = true;
     const trailerBlock = stream.responseStarted || block.endStream;
     stream.responseStarted = true;
+    // Bytes the masker held back were not the token after all: the message ends with the call.
+    const held = stream.masker?.flush();
+    if (held !== undefined && held.length > 0)
+      toClient.push(encodeFrame(FrameType.DATA, 0, stream.clientId, held));
+    if (reencoding)
+      for (const out of encodeHeaderFrames(
+        stream.clientId,
+        reencoded(block.block, fields, backendToken),
+        block.endStream,
+        DEFAULT_MAX_FRAME_PAYLOAD,
+      ))
+        toClient.push(out);
+    else
+      for (const raw of block.frames) {
+        setStreamId(raw, stream.clientId);
+        toClient.push(raw);
+      }
     if (trailerBlock)
       for (const field of fields) {
         if (field[0] === 'grpc-status') stream.call.status = Number(field[1]);
@@ -85,7 +128,7 @@ export function createResponseSide(link: ResponseSideLink): ResponseSide {
     const payload = unpadded(frame);
     if (payload === undefined)
       throw new FrameProtocolError('the server sent a malformed DATA frame');
-    const stream = toCall(frame);
+    const stream = byUpstreamId.get(frame.streamId);
     if (stream === undefined) {
       // The call is over for the client: the server gets its flow-control credit back.
       if (frame.payload.length > 0)
@@ -102,7 +145,39 @@ export function createResponseSide(link: ResponseSideLink): ResponseSide {
         scan.done = true;
       }
     }
-    if ((frame.flags & FrameFlag.END_STREAM) !== 0) link.callEnded(stream);
+    const endStream = (frame.flags & FrameFlag.END_STREAM) !== 0;
+    if (stream.masker === undefined) {
+      setStreamId(frame.raw, stream.clientId);
+      toClient.push(frame.raw);
+    } else relayMasked(stream, stream.masker, frame, payload, endStream);
+    if (endStream) link.callEnded(stream);
+  }
+
+  /** A DATA frame through the call's masker: as it came unless bytes are held back or let go. */
+  function relayMasked(
+    stream: PinnedStream,
+    masker: SecretMasker,
+    frame: Frame,
+    payload: Buffer,
+    endStream: boolean,
+  ): void {
+    let out = masker.push(payload);
+    if (endStream && masker.heldBytes > 0) out = Buffer.concat([out, masker.flush()]);
+    const padding = frame.payload.length - payload.length;
+    if (out === payload && padding === 0) {
+      setStreamId(frame.raw, stream.clientId);
+      toClient.push(frame.raw);
+      return;
+    }
+    if (out.length > 0 || endStream)
+      toClient.push(
+        encodeFrame(FrameType.DATA, endStream ? FrameFlag.END_STREAM : 0, stream.clientId, out),
+      );
+    // The frame goes on without its padding, which the client so never gives credit for.
+    if (padding > 0) {
+      link.toUpstream.push(encodeWindowUpdate(0, padding));
+      if (!endStream) link.toUpstream.push(encodeWindowUpdate(frame.streamId, padding));
+    }
   }
 
   function onReset(frame: Frame): void {
@@ -181,4 +256,31 @@ export function createResponseSide(link: ResponseSideLink): ResponseSide {
       }
     },
   };
+}
+
+function namesSecret(fields: readonly HeaderField[], secret: string): boolean {
+  for (const field of fields) if (headerNamesSecret(field[0], field[1], secret)) return true;
+  return false;
+}
+
+/**
+ * A header block for a client whose table no longer follows the server's: the same fields from
+ * the static table and literals only, the token masked, after the block's own table size updates
+ * (the client's decoder may wait for one after changing its SETTINGS_HEADER_TABLE_SIZE).
+ */
+function reencoded(
+  block: Buffer,
+  fields: readonly HeaderField[],
+  secret: string | undefined,
+): Buffer {
+  const masked =
+    secret === undefined
+      ? fields
+      : fields.map((field): HeaderField => [
+          maskInText(field[0], secret),
+          maskHeaderValue(field[0], field[1], secret),
+        ]);
+  const updates = leadingSizeUpdates(block);
+  const body = encodeHeaderBlock(masked);
+  return updates.length === 0 ? body : Buffer.concat([updates, body]);
 }

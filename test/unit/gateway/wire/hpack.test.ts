@@ -5,6 +5,7 @@ import {
   createHpackDecoder,
   encodeHeaderBlock,
   HpackError,
+  leadingSizeUpdates,
   type HeaderField,
   type HpackDecoder,
 } from '../../../../src/gateway/wire/hpack.ts';
@@ -252,6 +253,25 @@ describe('HPACK decoder: table and limits', () => {
     ]);
     decoder.decode(Buffer.from([0x20, ...integer(0x20, 0x1f, 4096)]));
     rejects(decoder, hex('be'), /past the dynamic table \(0 entries\)/);
+  });
+
+  it('counts the blocks that changed the table, and only those', () => {
+    const decoder = createHpackDecoder();
+    assert.equal(decoder.tableChanges, 0);
+    decoder.decode(hex('4001610162 4001630164'));
+    assert.equal(decoder.tableChanges, 1, 'two entries added by one block');
+    decoder.decode(hex('be 82 0001780179 1001780179'));
+    assert.equal(decoder.tableChanges, 1, 'indexed fields and literals without indexing');
+    decoder.decode(Buffer.from(integer(0x20, 0x1f, 100)));
+    assert.equal(decoder.tableChanges, 2, 'a size update');
+  });
+
+  it('finds the size updates a block starts with, as they were sent', () => {
+    const updates = [...integer(0x20, 0x1f, 0), ...integer(0x20, 0x1f, 4096)];
+    const block = Buffer.from([...updates, 0x82, 0x40, 1, 0x61, 1, 0x62]);
+    assert.deepEqual([...leadingSizeUpdates(block)], updates);
+    assert.equal(leadingSizeUpdates(hex('82 3f e1 1f')).length, 0, 'not at the start: none');
+    assert.deepEqual([...leadingSizeUpdates(hex('3fe11f'))], [0x3f, 0xe1, 0x1f]);
   });
 
   it('an entry larger than the whole table empties it without an error', () => {

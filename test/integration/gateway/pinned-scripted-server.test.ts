@@ -243,6 +243,19 @@ describe('gateway --relay pinned against a scripted HTTP/2 server', () => {
     operation: { get: ['x'] },
   });
 
+  /** A Config call sent whole, for a test to read or cancel. */
+  const sendConfig = (session: http2.ClientHttp2Session): http2.ClientHttp2Stream => {
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': `${SERVICE}/Config`,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    stream.on('error', () => undefined);
+    stream.end(encodeGrpcMessage(request));
+    return stream;
+  };
+
   it("keeps the client's table in step when a block that grew the server's never reaches it", async () => {
     const note = 'from-a-call-the-client-reset';
     let held: ScriptedCall | undefined;
@@ -276,14 +289,7 @@ describe('gateway --relay pinned against a scripted HTTP/2 server', () => {
         },
       }),
     );
-    const first = session.request({
-      ':method': 'POST',
-      ':path': `${SERVICE}/Config`,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    first.on('error', () => undefined);
-    first.end(encodeGrpcMessage(request));
+    const first = sendConfig(session);
     while (held === undefined) await sleep(10);
     first.close(http2.constants.NGHTTP2_CANCEL);
     await answeredAfterReset;
@@ -347,16 +353,9 @@ describe('gateway --relay pinned against a scripted HTTP/2 server', () => {
       },
     });
     const session = await start(scripted, { backendToken: token });
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': `${SERVICE}/Config`,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    stream.on('error', () => undefined);
+    const stream = sendConfig(session);
     const received: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => received.push(chunk));
-    stream.end(encodeGrpcMessage(request));
     await once(stream, 'response');
     while (Buffer.concat(received).length < 8) await sleep(10);
     await sleep(50);

@@ -334,7 +334,9 @@ export function scanMessage(bytes: Buffer, spec: ScanSpec): FieldScanner {
 
 // ---- Whole small messages ----
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF, as protobuf-java does: the session id the gateway keys on is
+// the one the server keys on.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Protobuf strings must be UTF-8 and Spark's server refuses others, so this throws TypeError too. */
 export function decodeUtf8(bytes: Uint8Array): string {

@@ -326,8 +326,9 @@ mod tests {
 
     #[test]
     fn reads_strings_strictly() {
+        // A leading byte-order mark is kept, as protobuf-java keeps it.
         let mut reader = Reader::new(&[0x03, 0xef, 0xbb, 0xbf]);
-        assert_eq!(reader.string(), Ok(""));
+        assert_eq!(reader.string(), Ok("\u{feff}"));
         let mut reader = Reader::new(&[0x01, 0xff]);
         assert_eq!(reader.string(), Err(ReadError::InvalidUtf8));
         assert_eq!(

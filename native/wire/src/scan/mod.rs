@@ -56,11 +56,10 @@ impl fmt::Display for ScanError {
 
 impl std::error::Error for ScanError {}
 
-/// A protobuf string as the TypeScript decodes it: strict UTF-8 (None when invalid), and, as
-/// TextDecoder does by default, without one leading byte-order mark.
+/// A protobuf string as the server decodes it: strict UTF-8 (None when invalid), a leading
+/// byte-order mark kept.
 pub fn decode_utf8(bytes: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    Some(text.strip_prefix('\u{feff}').unwrap_or(text))
+    std::str::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]
@@ -68,11 +67,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decodes_strict_utf8_without_a_leading_bom() {
+    fn decodes_strict_utf8_keeping_a_leading_bom() {
         assert_eq!(decode_utf8(b"abc"), Some("abc"));
         assert_eq!(decode_utf8("é€😀".as_bytes()), Some("é€😀"));
-        assert_eq!(decode_utf8(b"\xef\xbb\xbfA"), Some("A"));
-        assert_eq!(decode_utf8(b"\xef\xbb\xbf\xef\xbb\xbf"), Some("\u{feff}"));
+        assert_eq!(decode_utf8(b"\xef\xbb\xbfA"), Some("\u{feff}A"));
         assert_eq!(decode_utf8(b"A\xef\xbb\xbf"), Some("A\u{feff}"));
         assert_eq!(decode_utf8(b""), Some(""));
         for invalid in [

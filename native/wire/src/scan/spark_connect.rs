@@ -430,7 +430,10 @@ mod tests {
         let empty = len_field(1, b"");
         assert_eq!(scan_request("Config", &empty).unwrap().session_id, Some(""));
         let bom = len_field(1, b"\xef\xbb\xbfs");
-        assert_eq!(scan_request("Config", &bom).unwrap().session_id, Some("s"));
+        assert_eq!(
+            scan_request("Config", &bom).unwrap().session_id,
+            Some("\u{feff}s")
+        );
     }
 
     #[test]

@@ -199,6 +199,18 @@ describe('routing fields', () => {
     assert.deepEqual(fields, { sessionId: 's', userId: 'u', newSessionId: 'new-s' });
   });
 
+  it('keeps a leading byte-order mark, as the server does', () => {
+    const marked = bytesOf(
+      new BinaryWriter()
+        .tag(1, LEN)
+        .string('\uFEFFs')
+        .tag(2, LEN)
+        .bytes(bytesOf(userContext('u'))),
+    );
+    const fields = readRoutingFields(scanMessage(marked, requestScanSpec('Config')), 'Config');
+    assert.equal(fields.sessionId, '\uFEFFs', 'another session than "s"');
+  });
+
   it('refuses an id that is not UTF-8 or too long to read', () => {
     const bad = bytesOf(new BinaryWriter().tag(1, LEN).bytes(Uint8Array.from([0x61, 0xff])));
     assert.throws(

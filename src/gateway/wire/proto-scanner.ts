@@ -268,7 +268,8 @@ class IncrementalScanner implements FieldScanner {
     if (length > left)
       this.fail(
         this.fieldStart,
-        `field ${this.field} claims ${this.lastVarintBig ?? length} bytes but only ${left} remain`,
+        // A length over 2^53 is named exactly; a fixed-size field claims its own size.
+        `field ${this.field} claims ${(this.wireType === WIRE_LEN ? this.lastVarintBig : undefined) ?? length} bytes but only ${left} remain`,
       );
     if (keep && this.wireType === WIRE_LEN && length > this.maxCaptureBytes) {
       if (!this.oversized.includes(this.field)) this.oversized.push(this.field);

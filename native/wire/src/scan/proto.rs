@@ -19,9 +19,6 @@ pub const DEFAULT_MAX_OCCURRENCES: u32 = 16;
 pub const MAX_CAPTURED_FIELDS: usize = 8;
 
 const MAX_VARINT_BYTES: usize = 10;
-/// The TypeScript sums the first 7 bytes of a varint in a number and goes on in a bigint; which
-/// of the two it holds shows in one error text (see `scan_message`).
-const EXACT_VARINT_BYTES: usize = 7;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScanSpec<'s> {
@@ -83,11 +80,7 @@ impl Oversized {
 }
 
 enum Varint {
-    Done {
-        value: u64,
-        /// Longer than the TypeScript holds exactly in a number.
-        long: bool,
-    },
+    Done(u64),
     /// Still going on at its tenth byte.
     TooLong,
     /// The message ended inside it.
@@ -106,10 +99,7 @@ fn read_varint(bytes: &[u8], at: &mut usize) -> Varint {
         value |= u64::from(byte & 0x7f) << (7 * count);
         count += 1;
         if byte & 0x80 == 0 {
-            return Varint::Done {
-                value,
-                long: count > EXACT_VARINT_BYTES,
-            };
+            return Varint::Done(value);
         }
         if count == MAX_VARINT_BYTES {
             return Varint::TooLong;
@@ -140,8 +130,8 @@ where
     let mut at = 0;
     while at < bytes.len() {
         let start = at;
-        let (tag, tag_long) = match read_varint(bytes, &mut at) {
-            Varint::Done { value, long } => (value, long),
+        let tag = match read_varint(bytes, &mut at) {
+            Varint::Done(value) => value,
             Varint::TooLong => {
                 return fail(start, format_args!("a varint is longer than 10 bytes"))
             }
@@ -193,12 +183,11 @@ where
                 format_args!("the message ends inside field {field} (which began at byte {start})"),
             )
         };
-        // The value's length, and the number an overlong value is said to claim: the TypeScript
-        // prints its last varint when that was long (so for I32/I64 the tag's), the length if not.
-        let (length, claimed) = match wire_type {
+        // The value's length: a LEN field's varint (named exactly when too long), or a fixed size.
+        let length = match wire_type {
             WIRE_VARINT => {
                 match read_varint(bytes, &mut at) {
-                    Varint::Done { value, .. } => {
+                    Varint::Done(value) => {
                         if let Some(place) = place {
                             let captured = CapturedField {
                                 field,
@@ -222,7 +211,7 @@ where
                 continue;
             }
             WIRE_LEN => match read_varint(bytes, &mut at) {
-                Varint::Done { value, .. } => (value, value),
+                Varint::Done(value) => value,
                 Varint::TooLong => {
                     return fail(
                         value_start,
@@ -232,15 +221,18 @@ where
                 Varint::Ended => return inside_field(bytes.len()),
             },
             _ => {
-                let length = if wire_type == WIRE_I64 { 8 } else { 4 };
-                (length, if tag_long { tag } else { length })
+                if wire_type == WIRE_I64 {
+                    8
+                } else {
+                    4
+                }
             }
         };
         let left = bytes.len() - at;
         if length > left as u64 {
             return fail(
                 start,
-                format_args!("field {field} claims {claimed} bytes but only {left} remain"),
+                format_args!("field {field} claims {length} bytes but only {left} remain"),
             );
         }
         let length = length as usize;
@@ -501,7 +493,7 @@ mod tests {
             scan(&huge, &SPEC).unwrap_err(),
             "malformed protobuf in the message at byte 0: field 5 claims 18446744073709551615 bytes but only 0 remain"
         );
-        // An I32/I64 field whose tag took over 7 bytes: the TypeScript prints that tag's value.
+        // An I32/I64 field claims its own size, however long its tag was written.
         let long_tag = [
             vec![0xad, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00],
             vec![1],
@@ -509,7 +501,7 @@ mod tests {
         .concat();
         assert_eq!(
             scan(&long_tag, &SPEC).unwrap_err(),
-            "malformed protobuf in the message at byte 0: field 5 claims 45 bytes but only 1 remain"
+            "malformed protobuf in the message at byte 0: field 5 claims 4 bytes but only 1 remain"
         );
         let short_tag = [vec![0xad, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00], vec![1]].concat();
         assert_eq!(

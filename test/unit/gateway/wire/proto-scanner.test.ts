@@ -244,6 +244,12 @@ describe('protobuf field scanner', () => {
         'malformed protobuf in the message at byte 2: field 5 claims 4 bytes but only 2 remain',
       ],
       [
+        // A fixed-size field claims its own size, however many bytes its tag was written in.
+        Buffer.from([0xad, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01]),
+        'the message',
+        'malformed protobuf in the message at byte 0: field 5 claims 4 bytes but only 1 remain',
+      ],
+      [
         Buffer.from([0x08, 0x01, 0x0a]),
         'the message',
         'malformed protobuf in the message at byte 3: the message ends inside field 1 (which began at byte 2)',

@@ -68,7 +68,9 @@ export function loadNativeCore(): NativeLoad {
 
 function load(): NativeLoad {
   if (!existsSync(NATIVE_ADDON_PATH))
-    return { missing: `the gateway's native core ${NATIVE_ADDON_PATH} is not built; ${NATIVE_BUILD_HINT}` };
+    return {
+      missing: `the gateway's native core ${NATIVE_ADDON_PATH} is not built; ${NATIVE_BUILD_HINT}`,
+    };
   try {
     const core = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeCore;
     return { core };

@@ -178,7 +178,7 @@ class HeaderBlockDecoder implements HpackDecoder {
       listBytes += field[0].length + field[1].length + ENTRY_OVERHEAD;
       if (listBytes > this.maxHeaderListBytes)
         throw this.fail(
-          `header list exceeds ${this.maxHeaderListBytes} bytes at byte ${start}; raise maxHeaderListBytes or reject the request`,
+          `header list exceeds ${this.maxHeaderListBytes} bytes at byte ${start}`,
           start,
         );
       fields.push(field);

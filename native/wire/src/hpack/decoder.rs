@@ -177,7 +177,7 @@ impl HpackDecoder {
                 return Err(problem(
                     start,
                     format!(
-                        "header list exceeds {} bytes at byte {start}; raise maxHeaderListBytes or reject the request",
+                        "header list exceeds {} bytes at byte {start}",
                         self.max_header_list_bytes
                     ),
                 ));

@@ -6,7 +6,8 @@
 // - a padded DATA frame carrying the backend token: the gateway sends it on unpadded and masked,
 //   and gives the server back the flow-control credit of the padding the client never sees;
 // - a call cancelled while the gateway holds back what may be the start of the token: the
-//   server gets the credit for those bytes back.
+//   server gets the credit for those bytes back;
+// - peers announcing HPACK tables larger than the gateway mirrors are told the gateway's limit.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -25,6 +26,8 @@ import {
   encodeFrame,
   encodeHeaderFrames,
   encodeSettings,
+  parseSettings,
+  Setting,
 } from '../../../src/gateway/wire/h2-frames.ts';
 import { encodeGrpcMessage } from '../../../src/gateway/wire/grpc-frame.ts';
 import { createHpackDecoder, encodeHeaderBlock } from '../../../src/gateway/wire/hpack.ts';
@@ -78,6 +81,8 @@ interface ScriptedServer {
   readonly port: number;
   /** WINDOW_UPDATE frames the server got, as [stream id, increment]. */
   readonly windowUpdates: [number, number][];
+  /** The settings of every SETTINGS frame the server got (not the ACKs). */
+  readonly settingsReceived: [number, number][][];
   close(): Promise<void>;
 }
 
@@ -111,15 +116,18 @@ function paddedData(streamId: number, data: Buffer, padding: number): Buffer {
 async function startScriptedServer(script: {
   onCall(call: ScriptedCall): void;
   onReset?(call: ScriptedCall): void;
+  /** What the server's SETTINGS frame says. */
+  settings?: [number, number][];
 }): Promise<ScriptedServer> {
   let index = 0;
   const windowUpdates: [number, number][] = [];
+  const settingsReceived: [number, number][][] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    socket.write(encodeSettings([]));
+    socket.write(encodeSettings(script.settings ?? []));
     const frames = createFrameParser(16_384);
     const blocks = createHeaderBlockReader();
     const decoder = createHpackDecoder();
@@ -168,9 +176,10 @@ async function startScriptedServer(script: {
           }
           return;
         }
-        if (frame.type === FrameType.SETTINGS && (frame.flags & FrameFlag.ACK) === 0)
+        if (frame.type === FrameType.SETTINGS && (frame.flags & FrameFlag.ACK) === 0) {
+          settingsReceived.push(parseSettings(frame.payload) ?? []);
           socket.write(encodeFrame(FrameType.SETTINGS, FrameFlag.ACK, 0));
-        else if (frame.type === FrameType.WINDOW_UPDATE)
+        } else if (frame.type === FrameType.WINDOW_UPDATE)
           windowUpdates.push([frame.streamId, frame.payload.readUInt32BE(0) & 0x7fffffff]);
         else if (frame.type === FrameType.DATA) {
           bodies.get(frame.streamId)?.push(Buffer.from(frame.payload));
@@ -189,6 +198,7 @@ async function startScriptedServer(script: {
   return {
     port: address.port,
     windowUpdates,
+    settingsReceived,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -222,6 +232,7 @@ describe('gateway --relay pinned against a scripted HTTP/2 server', () => {
   const start = async (
     scripted: ScriptedServer,
     extra: Partial<GatewayOptions> = {},
+    clientSettings: http2.Settings = {},
   ): Promise<http2.ClientHttp2Session> => {
     server = scripted;
     gateway = await startGateway({
@@ -233,7 +244,9 @@ describe('gateway --relay pinned against a scripted HTTP/2 server', () => {
       ...extra,
     });
     await gateway.pool.checkAll();
-    client = http2.connect(`http://127.0.0.1:${String(gateway.address.port)}`);
+    client = http2.connect(`http://127.0.0.1:${String(gateway.address.port)}`, {
+      settings: clientSettings,
+    });
     client.on('error', () => undefined);
     return client;
   };
@@ -373,5 +386,26 @@ describe('gateway --relay pinned against a scripted HTTP/2 server', () => {
       refunded(),
       `WINDOW_UPDATEs at the server: ${JSON.stringify(scripted.windowUpdates)}`,
     );
+  });
+
+  it('tells each side no larger HPACK table than the gateway mirrors of it', async () => {
+    const huge = 1 << 20;
+    const scripted = await startScriptedServer({
+      onCall(call) {
+        call.reply();
+      },
+      settings: [[Setting.HEADER_TABLE_SIZE, huge]],
+    });
+    const session = await start(scripted, {}, { headerTableSize: huge });
+    const reply = await grpcCall(session, `${SERVICE}/Config`, request, { timeoutMs: 5000 });
+    assert.equal(reply.status, 0, reply.message);
+    // 64 KiB: the table the gateway keeps a copy of, each way.
+    assert.equal(session.remoteSettings.headerTableSize, 65_536);
+    const announced = scripted.settingsReceived
+      .flat()
+      .filter(([id]) => id === Setting.HEADER_TABLE_SIZE)
+      .map(([, size]) => size);
+    assert.ok(announced.includes(65_536), `the server read ${JSON.stringify(announced)}`);
+    assert.ok(!announced.includes(huge));
   });
 });

@@ -293,8 +293,14 @@ export function relayPinned(
       else if (upstream !== undefined) toUpstream.push(frame.raw);
       return;
     }
-    for (const [id, value] of parseSettings(frame.payload) ?? [])
-      if (id === Setting.HEADER_TABLE_SIZE) responses.allowTableSize(value);
+    (parseSettings(frame.payload) ?? []).forEach(([id, value], index) => {
+      if (id !== Setting.HEADER_TABLE_SIZE) return;
+      // The server's encoder may grow its table to what it reads here, and the gateway mirrors
+      // that table: the server reads no more than the gateway mirrors.
+      if (value > MAX_MIRRORED_TABLE)
+        frame.payload.writeUInt32BE(MAX_MIRRORED_TABLE, index * 6 + 2);
+      responses.allowTableSize(Math.min(value, MAX_MIRRORED_TABLE));
+    });
     if (upstream !== undefined) toUpstream.push(frame.raw);
     else beforePin.push(frame.raw);
   }

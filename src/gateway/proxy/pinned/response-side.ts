@@ -197,6 +197,10 @@ export function createResponseSide(link: ResponseSideLink): ResponseSide {
         // The client is held to the gateway's stream limit, as on a terminated connection.
         if (id === Setting.MAX_CONCURRENT_STREAMS && value > link.maxConcurrentStreams)
           frame.payload.writeUInt32BE(link.maxConcurrentStreams, index * 6 + 2);
+        // The client's encoder may grow its table to what it reads here, and the gateway mirrors
+        // that table: the client reads no more than the gateway mirrors.
+        if (id === Setting.HEADER_TABLE_SIZE && value > MAX_MIRRORED_TABLE)
+          frame.payload.writeUInt32BE(MAX_MIRRORED_TABLE, index * 6 + 2);
         link.serverSetting(id, value);
       });
     toClient.push(frame.raw);

@@ -1,11 +1,15 @@
-//! `parseFrames` and `scanRequest` of the NativeCore interface (src/gateway/native/native-core.ts):
-//! the frame parser and the Spark Connect request scan of sparkplane-wire. Errors are thrown with
-//! the TypeScript's message and, as `code`, the GatewayError code (scan) or FRAME_SIZE_ERROR.
+//! `parseFrames`, `scanRequest` and `FirstMessagePeek` of the NativeCore interface
+//! (src/gateway/native/native-core.ts): the frame parser, the Spark Connect request scan and the
+//! first-message peek of sparkplane-wire. Errors are thrown with the TypeScript's message and, as
+//! `code`, the GatewayError code (scan, peek) or FRAME_SIZE_ERROR.
 //!
 //! `scanRequest` runs for every call the pinned relay routes, so it talks to Node-API directly
 //! where napi-rs would cost more than the scan itself: the method name is read into a stack buffer
 //! rather than a String, and the result's properties are defined in one call rather than one call
 //! each (each call into the engine costs about as much as the whole scan).
+
+// napi-derive registers exports only outside test builds, where the functions then look unused.
+#![cfg_attr(test, allow(dead_code))]
 
 use std::ffi::CStr;
 use std::ptr;
@@ -14,7 +18,9 @@ use napi::bindgen_prelude::{Buffer, BufferSlice, ToNapiValue};
 use napi::{sys, Env, Error, JsValue, Unknown};
 use napi_derive::napi;
 use sparkplane_wire::frames::FrameParser;
-use sparkplane_wire::scan::scan_request as scan_routing_fields;
+use sparkplane_wire::scan::{
+    scan_request as scan_routing_fields, FirstMessagePeek as Peek, RoutingFields, ScanError,
+};
 
 type Result<T> = napi::Result<T, &'static str>;
 
@@ -85,8 +91,83 @@ pub fn scan_request(env: Env, method: Unknown, message: BufferSlice) -> Result<M
         ));
     }
     let method = std::str::from_utf8(&name[..length]).unwrap_or_default();
-    let fields = scan_routing_fields(method, &message)
-        .map_err(|error| Error::new(error.code.as_str(), error.message))?;
+    let fields = scan_routing_fields(method, &message).map_err(thrown)?;
+    routing_object(env, &fields)
+}
+
+/// The first request message of a call read as its bytes arrive, as createFirstMessagePeek in
+/// src/gateway/proxy/first-message-peek.ts; a compressed first message is left to that one.
+#[napi]
+pub struct FirstMessagePeek {
+    peek: Peek,
+}
+
+#[napi]
+impl FirstMessagePeek {
+    /// `method` is a SparkConnectService method name (another is read as GENERIC_ROUTING); the
+    /// limits are JavaScript numbers, refused unless whole and from 0 to 2^53 - 1 rather than
+    /// wrapped without a word.
+    #[napi(constructor)]
+    pub fn new(method: String, max_message_bytes: f64, whole_message_bytes: f64) -> Result<Self> {
+        let max_message_bytes = limit(max_message_bytes, "maxMessageBytes")?;
+        let whole_message_bytes = limit(whole_message_bytes, "wholeMessageBytes")?;
+        Ok(FirstMessagePeek {
+            peek: Peek::for_method_name(&method, max_message_bytes, whole_message_bytes),
+        })
+    }
+
+    /// Feeds request bytes; throws for a malformed or oversize message, and again on every push
+    /// after.
+    #[napi]
+    pub fn push(&mut self, chunk: &[u8]) -> Result<()> {
+        self.peek.push(chunk).map_err(thrown)
+    }
+
+    /// Whether the routing fields are known.
+    #[napi]
+    pub fn routable(&self) -> bool {
+        self.peek.routable()
+    }
+
+    #[napi(getter)]
+    pub fn first_message_done(&self) -> bool {
+        self.peek.first_message_done()
+    }
+
+    /// The first message is compressed, which this peek does not inflate.
+    #[napi(getter)]
+    pub fn compressed(&self) -> bool {
+        self.peek.compressed()
+    }
+
+    /// The routing fields captured so far, as readRoutingFields reads the TypeScript peek's
+    /// scanner.
+    #[napi(ts_return_type = "NativeRoutingFields")]
+    pub fn routing_fields(&self, env: Env) -> Result<Made> {
+        let fields = self.peek.routing_fields().map_err(thrown)?;
+        routing_object(env.raw(), &fields)
+    }
+}
+
+fn thrown(error: ScanError) -> Error<&'static str> {
+    Error::new(error.code.as_str(), error.message)
+}
+
+/// Numbers above 2^53 are not exact in JavaScript, so no limit is meant to be one.
+const LARGEST_LIMIT: f64 = 9_007_199_254_740_991.0;
+
+fn limit(value: f64, what: &str) -> Result<u64> {
+    if value.fract() == 0.0 && (0.0..=LARGEST_LIMIT).contains(&value) {
+        return Ok(value as u64);
+    }
+    Err(Error::new(
+        "ERR_OUT_OF_RANGE",
+        format!("{what} must be an integer from 0 to 2^53 - 1, got {value}"),
+    ))
+}
+
+/// A NativeRoutingFields object: a field the request does not carry is absent, not null.
+fn routing_object(env: sys::napi_env, fields: &RoutingFields<'_>) -> Result<Made> {
     // In the order the TypeScript's readRoutingFields sets them.
     let present: [(&CStr, Option<&str>); 6] = [
         (c"sessionId", fields.session_id),
@@ -151,7 +232,7 @@ fn check(status: sys::napi_status) -> Result<()> {
     } else {
         Err(Error::new(
             "GW_INTERNAL",
-            format!("scanRequest could not build its result (Node-API status {status})"),
+            format!("the native scan could not build its result (Node-API status {status})"),
         ))
     }
 }

@@ -52,6 +52,28 @@ export interface NativeCore {
   scanRequest(method: string, message: Buffer): NativeRoutingFields;
   /** Every whole frame in `chunks` fed in order to one parser; throws as createFrameParser does. */
   parseFrames(chunks: Buffer[], maxPayload: number): NativeFrame[];
+  /**
+   * The first request message of a call of `method` read as its bytes arrive, as
+   * createFirstMessagePeek in proxy/first-message-peek.ts with requestScanSpec(method) (a method
+   * the table does not know: GENERIC_ROUTING). It does not inflate: once `compressed` is true it
+   * reads no more of the first message (only the framing of what follows), and the call's bytes,
+   * from the first, go to the TypeScript peek. Limits are integers from 0 to 2^53 - 1.
+   */
+  FirstMessagePeek: new (
+    method: string,
+    maxMessageBytes: number,
+    wholeMessageBytes: number,
+  ) => {
+    /** Feeds request bytes; throws as the TypeScript peek does, and again on every push after. */
+    push(chunk: Buffer): void;
+    /** Whether the routing fields are known. */
+    routable(): boolean;
+    readonly firstMessageDone: boolean;
+    /** The first message is compressed, so this peek leaves it to the TypeScript one. */
+    readonly compressed: boolean;
+    /** The routing fields captured so far, as readRoutingFields reads the peek's scanner. */
+    routingFields(): NativeRoutingFields;
+  };
 }
 
 export type NativeLoad =

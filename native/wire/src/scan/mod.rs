@@ -1,16 +1,23 @@
 //! The fields of a Spark Connect request the gateway routes by: a scanner over a protobuf
 //! message's top-level fields (`proto`, as `src/gateway/wire/proto-scanner.ts`), a walk of a small
-//! nested message as @bufbuild/protobuf's reader does it (`message`), and the routing fields of
-//! each SparkConnectService method (`spark_connect`, as `src/gateway/wire/spark-connect.ts`).
-//! Errors carry the TypeScript's code and text, so the gateway answers the same either way.
+//! nested message as @bufbuild/protobuf's reader does it (`message`), the routing fields of each
+//! SparkConnectService method (`spark_connect`, as `src/gateway/wire/spark-connect.ts`), gRPC's
+//! message framing (`grpc_frame`, as `src/gateway/wire/grpc-frame.ts`) and the first request
+//! message of a call read as its bytes arrive (`peek`, as
+//! `src/gateway/proxy/first-message-peek.ts`). Errors carry the TypeScript's code and text, so
+//! the gateway answers the same either way.
 
 use std::fmt;
 
+pub mod grpc_frame;
 pub mod message;
+pub mod peek;
 pub mod proto;
 pub mod spark_connect;
 
-pub use proto::{scan_message, CapturedField, Oversized, ScanSpec};
+pub use grpc_frame::{GrpcEvent, GrpcMessageDecoder};
+pub use peek::FirstMessagePeek;
+pub use proto::{scan_message, CapturedField, FieldScanner, Oversized, ScanSpec};
 pub use spark_connect::{read_routing_fields, scan_request, Method, RoutingFields};
 
 /// The GatewayError code of a scan error.
@@ -20,6 +27,10 @@ pub enum ErrorCode {
     MalformedMessage,
     /// GW_BAD_REQUEST: well-formed, but not a request the gateway can route.
     BadRequest,
+    /// GW_MESSAGE_TOO_LARGE: a gRPC message over the gateway's size limit.
+    MessageTooLarge,
+    /// GW_INTERNAL: the gateway's own code misused a scanner.
+    Internal,
 }
 
 impl ErrorCode {
@@ -27,6 +38,8 @@ impl ErrorCode {
         match self {
             ErrorCode::MalformedMessage => "GW_MALFORMED_MESSAGE",
             ErrorCode::BadRequest => "GW_BAD_REQUEST",
+            ErrorCode::MessageTooLarge => "GW_MESSAGE_TOO_LARGE",
+            ErrorCode::Internal => "GW_INTERNAL",
         }
     }
 }
@@ -89,6 +102,8 @@ mod tests {
     fn names_error_codes_as_the_gateway_does() {
         assert_eq!(ErrorCode::MalformedMessage.as_str(), "GW_MALFORMED_MESSAGE");
         assert_eq!(ErrorCode::BadRequest.as_str(), "GW_BAD_REQUEST");
+        assert_eq!(ErrorCode::MessageTooLarge.as_str(), "GW_MESSAGE_TOO_LARGE");
+        assert_eq!(ErrorCode::Internal.as_str(), "GW_INTERNAL");
         let error = ScanError::malformed("the message", 3, format_args!("x {}", 1));
         assert_eq!(
             error.to_string(),

@@ -1,12 +1,16 @@
 //! The request side of what the gateway knows of Spark Connect, as `src/gateway/wire/spark-connect.ts`:
 //! which fields of each SparkConnectService request name its session, user and operation, and
-//! `read_routing_fields`, which reads them from a whole request message. Field numbers are Spark's
+//! `read_routing_fields`, which reads them from a whole request message (and
+//! `read_captured_routing_fields` from what an incremental scan captured). Field numbers are Spark's
 //! (sql/connect/common/src/main/protobuf/spark/connect/base.proto).
 
 use std::borrow::Cow;
 
 use super::message::{for_each_field, ReadError};
-use super::proto::{scan_message, ScanSpec, DEFAULT_MAX_OCCURRENCES, WIRE_LEN};
+use super::proto::{
+    scan_message, CapturedField, Oversized, ScanSpec, DEFAULT_MAX_OCCURRENCES, MAX_CAPTURED_FIELDS,
+    WIRE_LEN,
+};
 use super::{decode_utf8, ErrorCode, ScanError};
 
 /// Every Spark Connect request starts `string session_id = 1; UserContext user_context = 2;`.
@@ -170,78 +174,118 @@ pub fn scan_request<'a>(method: &str, message: &'a [u8]) -> Result<RoutingFields
 /// a request with several faults gets the same error.
 pub fn read_routing_fields(message: &[u8], method: Method) -> Result<RoutingFields<'_>, ScanError> {
     let spec = method.request_scan_spec();
-    let subject = spec.subject;
-    // The last LEN occurrence of each captured field (its tag's offset and its value), and every
-    // LEN user_context; no more than the occurrence limit can come, so neither needs the heap.
-    let mut last: [Option<(usize, &[u8])>; 5] = [None; 5];
-    let mut contexts: [&[u8]; DEFAULT_MAX_OCCURRENCES as usize] =
-        [&[]; DEFAULT_MAX_OCCURRENCES as usize];
-    let mut context_count = 0;
+    let mut occurrences = Occurrences::default();
     let oversized = scan_message(message, &spec, |place, captured| {
+        occurrences.add(place, captured)
+    })?;
+    occurrences.read(method, oversized)
+}
+
+/// The routing fields of the occurrences a scan of a request of `method` captured so far (with
+/// `method.request_scan_spec()`), as `readRoutingFields` reads a scanner part-way through a
+/// message: what is not complete yet counts as absent.
+pub fn read_captured_routing_fields<'a>(
+    captured: impl IntoIterator<Item = (usize, CapturedField<'a>)>,
+    oversized: Oversized,
+    method: Method,
+) -> Result<RoutingFields<'a>, ScanError> {
+    let mut occurrences = Occurrences::default();
+    for (place, field) in captured {
+        occurrences.add(place, field);
+    }
+    occurrences.read(method, oversized)
+}
+
+/// What the routing fields are read from: the last LEN occurrence of each captured field (its
+/// tag's offset and its value), and every LEN user_context. No more than the occurrence limit
+/// can come, so neither needs the heap.
+struct Occurrences<'a> {
+    last: [Option<(usize, &'a [u8])>; MAX_CAPTURED_FIELDS],
+    contexts: [&'a [u8]; DEFAULT_MAX_OCCURRENCES as usize],
+    context_count: usize,
+}
+
+impl Default for Occurrences<'_> {
+    fn default() -> Self {
+        Occurrences {
+            last: [None; MAX_CAPTURED_FIELDS],
+            contexts: [&[]; DEFAULT_MAX_OCCURRENCES as usize],
+            context_count: 0,
+        }
+    }
+}
+
+impl<'a> Occurrences<'a> {
+    fn add(&mut self, place: usize, captured: CapturedField<'a>) {
         if captured.wire_type != WIRE_LEN {
             return;
         }
-        last[place] = Some((captured.start, captured.value));
-        if captured.field == USER_CONTEXT_FIELD && context_count < contexts.len() {
-            contexts[context_count] = captured.value;
-            context_count += 1;
-        }
-    })?;
-    let reject_oversized = |field: u32, name: &str| {
-        match spec.place(field) {
-        Some(place) if oversized.contains(place) => Err(ScanError {
-            code: ErrorCode::BadRequest,
-            message: format!(
-                "{subject} has a {name} (field {field}) too long for the gateway to read; Spark Connect sends ids of a few dozen bytes"
-            ),
-        }),
-        _ => Ok(()),
-    }
-    };
-    let last_string = |field: Option<u32>, name: &str| {
-        let Some(field) = field else {
-            return Ok(None);
-        };
-        reject_oversized(field, name)?;
-        let Some((start, value)) = spec.place(field).and_then(|place| last[place]) else {
-            return Ok(None);
-        };
-        decode_utf8(value).map(Some).ok_or_else(|| {
-            ScanError::malformed(
-                subject,
-                start,
-                format_args!("{name} (field {field}) is not valid UTF-8"),
-            )
-        })
-    };
-    let request = method.request();
-    let mut out = RoutingFields {
-        session_id: last_string(Some(SESSION_ID_FIELD), "session_id")?,
-        operation_id: last_string(request.operation_id, "operation_id")?,
-        observed_server_side_session_id: last_string(
-            request.observed_server_side_session_id,
-            "client_observed_server_side_session_id",
-        )?,
-        new_session_id: last_string(request.new_session_id, "new_session_id")?,
-        ..RoutingFields::default()
-    };
-    reject_oversized(USER_CONTEXT_FIELD, "user_context")?;
-    match &contexts[..context_count] {
-        [] => {}
-        [only] => {
-            let (user_id, user_name) = read_user_context(only, subject)?;
-            out.user_id = user_id.map(Cow::Borrowed);
-            out.user_name = user_name.map(Cow::Borrowed);
-        }
-        several => {
-            // Concatenated occurrences decode exactly as protobuf merges them.
-            let joined = several.concat();
-            let (user_id, user_name) = read_user_context(&joined, subject)?;
-            out.user_id = user_id.map(|text| Cow::Owned(text.to_owned()));
-            out.user_name = user_name.map(|text| Cow::Owned(text.to_owned()));
+        self.last[place] = Some((captured.start, captured.value));
+        if captured.field == USER_CONTEXT_FIELD && self.context_count < self.contexts.len() {
+            self.contexts[self.context_count] = captured.value;
+            self.context_count += 1;
         }
     }
-    Ok(out)
+
+    fn read(self, method: Method, oversized: Oversized) -> Result<RoutingFields<'a>, ScanError> {
+        let spec = method.request_scan_spec();
+        let subject = spec.subject;
+        let reject_oversized = |field: u32, name: &str| {
+            match spec.place(field) {
+            Some(place) if oversized.contains(place) => Err(ScanError {
+                code: ErrorCode::BadRequest,
+                message: format!(
+                    "{subject} has a {name} (field {field}) too long for the gateway to read; Spark Connect sends ids of a few dozen bytes"
+                ),
+            }),
+            _ => Ok(()),
+        }
+        };
+        let last_string = |field: Option<u32>, name: &str| {
+            let Some(field) = field else {
+                return Ok(None);
+            };
+            reject_oversized(field, name)?;
+            let Some((start, value)) = spec.place(field).and_then(|place| self.last[place]) else {
+                return Ok(None);
+            };
+            decode_utf8(value).map(Some).ok_or_else(|| {
+                ScanError::malformed(
+                    subject,
+                    start,
+                    format_args!("{name} (field {field}) is not valid UTF-8"),
+                )
+            })
+        };
+        let request = method.request();
+        let mut out = RoutingFields {
+            session_id: last_string(Some(SESSION_ID_FIELD), "session_id")?,
+            operation_id: last_string(request.operation_id, "operation_id")?,
+            observed_server_side_session_id: last_string(
+                request.observed_server_side_session_id,
+                "client_observed_server_side_session_id",
+            )?,
+            new_session_id: last_string(request.new_session_id, "new_session_id")?,
+            ..RoutingFields::default()
+        };
+        reject_oversized(USER_CONTEXT_FIELD, "user_context")?;
+        match &self.contexts[..self.context_count] {
+            [] => {}
+            [only] => {
+                let (user_id, user_name) = read_user_context(only, subject)?;
+                out.user_id = user_id.map(Cow::Borrowed);
+                out.user_name = user_name.map(Cow::Borrowed);
+            }
+            several => {
+                // Concatenated occurrences decode exactly as protobuf merges them.
+                let joined = several.concat();
+                let (user_id, user_name) = read_user_context(&joined, subject)?;
+                out.user_id = user_id.map(|text| Cow::Owned(text.to_owned()));
+                out.user_name = user_name.map(|text| Cow::Owned(text.to_owned()));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The last user_id and user_name of a UserContext; everything else is skipped, and checked only

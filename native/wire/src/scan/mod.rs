@@ -14,6 +14,8 @@ pub mod message;
 pub mod peek;
 pub mod proto;
 pub mod spark_connect;
+#[cfg(test)]
+mod test_bytes;
 
 pub use grpc_frame::{GrpcEvent, GrpcMessageDecoder};
 pub use peek::FirstMessagePeek;

@@ -169,25 +169,7 @@ mod tests {
 
     use super::*;
     use crate::scan::scan_request;
-
-    fn varint(mut value: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        while value >= 0x80 {
-            out.push(value as u8 | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-        out
-    }
-
-    fn len_field(field: u32, value: &[u8]) -> Vec<u8> {
-        [
-            varint(u64::from(field) << 3 | 2),
-            varint(value.len() as u64),
-            value.to_vec(),
-        ]
-        .concat()
-    }
+    use crate::scan::test_bytes::len_field;
 
     fn framed(body: &[u8]) -> Vec<u8> {
         [&[0][..], &(body.len() as u32).to_be_bytes(), body].concat()

@@ -498,30 +498,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::test_bytes::{len_field, tag, varint};
     use crate::scan::ErrorCode;
-
-    fn varint(mut value: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        while value >= 0x80 {
-            out.push(value as u8 | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-        out
-    }
-
-    fn tag(field: u32, wire_type: u8) -> Vec<u8> {
-        varint(u64::from(field) << 3 | u64::from(wire_type))
-    }
-
-    fn len_field(field: u32, value: &[u8]) -> Vec<u8> {
-        [
-            tag(field, WIRE_LEN),
-            varint(value.len() as u64),
-            value.to_vec(),
-        ]
-        .concat()
-    }
 
     fn scan(
         bytes: &[u8],

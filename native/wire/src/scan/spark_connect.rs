@@ -317,25 +317,7 @@ fn read_user_context<'b>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn varint(mut value: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        while value >= 0x80 {
-            out.push(value as u8 | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-        out
-    }
-
-    fn len_field(field: u32, value: &[u8]) -> Vec<u8> {
-        [
-            varint(u64::from(field) << 3 | 2),
-            varint(value.len() as u64),
-            value.to_vec(),
-        ]
-        .concat()
-    }
+    use crate::scan::test_bytes::len_field;
 
     fn user_context(user_id: &str, user_name: Option<&str>) -> Vec<u8> {
         let mut context = len_field(USER_ID_FIELD, user_id.as_bytes());

@@ -30,6 +30,7 @@ import {
   openSessions,
   streamExecutePlan,
   unaryLoad,
+  type StreamResult,
 } from './support/connect-load.ts';
 import { cpuMs, medianBy, memory, type Memory } from './support/measure.ts';
 import {
@@ -157,9 +158,13 @@ interface Path {
  * Runs `measure` --rounds times on every path, the paths taking turns to go first, and returns
  * each path's median round by `key` with the CPU time its proxy used in that round.
  */
+/**
+ * Each path measured `rounds` times, the median by `key`, with the proxy's CPU over the measured
+ * time: from `measuredStart` when the measure calls it (after its warm-up), else from its start.
+ */
 async function medianRounds<T>(
   paths: readonly Path[],
-  measure: (path: Path) => Promise<T>,
+  measure: (path: Path, measuredStart: () => void) => Promise<T>,
   key: (result: T) => number,
 ): Promise<Map<PathName, T & { readonly proxyCpuMs: number }>> {
   const results = new Map<PathName, (T & { proxyCpuMs: number })[]>(
@@ -168,9 +173,12 @@ async function medianRounds<T>(
   for (let round = 0; round < rounds; round++) {
     const first = round % paths.length;
     for (const path of [...paths.slice(first), ...paths.slice(0, first)]) {
-      const cpuBefore = path.pid === undefined ? Number.NaN : cpuMs(path.pid);
-      const result = await measure(path);
-      const proxyCpuMs = path.pid === undefined ? Number.NaN : cpuMs(path.pid) - cpuBefore;
+      const cpuNow = (): number => (path.pid === undefined ? Number.NaN : cpuMs(path.pid));
+      let cpuBefore = cpuNow();
+      const result = await measure(path, () => {
+        cpuBefore = cpuNow();
+      });
+      const proxyCpuMs = cpuNow() - cpuBefore;
       results.get(path.name)?.push({ ...result, proxyCpuMs });
     }
   }
@@ -204,7 +212,8 @@ async function measureBackend(
   for (const [streams, sessionId] of sessionIds) {
     const medians = await medianRounds(
       paths,
-      (path) => unaryLoad(h2loadBinary, path.port, sessionId, streams, seconds),
+      (path, measuredStart) =>
+        unaryLoad(h2loadBinary, path.port, sessionId, streams, seconds, measuredStart),
       (result) => result.callsPerSecond,
     );
     const direct = medians.get('direct');
@@ -217,16 +226,29 @@ async function measureBackend(
         proxyCpuUsPerCall: (cell.proxyCpuMs * 1000) / cell.calls,
       });
   }
+  const streamOnce = (path: Path): Promise<StreamResult> =>
+    streamExecutePlan(
+      h2loadBinary,
+      path.port,
+      streamRequest,
+      streamTimeoutMs,
+      resultBytes.get(path.name) ?? Number.NaN,
+    );
   const medians = await medianRounds(
     paths,
-    (path) =>
-      streamExecutePlan(
-        h2loadBinary,
-        path.port,
-        streamRequest,
-        streamTimeoutMs,
-        resultBytes.get(path.name) ?? Number.NaN,
-      ),
+    async (path, measuredStart) => {
+      try {
+        return await streamOnce(path);
+      } catch (error) {
+        // Spark in local mode now and then loses a 130 MB task result (TaskResultLost) whatever
+        // the path: such a round is run again once, and said; a second failure ends the run.
+        process.stderr.write(
+          `${backend} ${path.name}: the streamed result failed, measuring again: ${error instanceof Error ? error.message : String(error)}\n`,
+        );
+        measuredStart();
+        return streamOnce(path);
+      }
+    },
     (result) => result.mbPerSecond,
   );
   const direct = medians.get('direct');

@@ -88,7 +88,7 @@ export const H2LOAD_INSTALL_HINT =
   'h2load is not installed: install the Debian package (apt-get install -y nghttp2-client) or put h2load on PATH';
 
 /** The calls before h2load's measured time: connections opened, every path's code warm. */
-const H2LOAD_WARM_UP = '500ms';
+const H2LOAD_WARM_UP_MS = 500;
 
 /**
  * Unary Config calls of one session with `streams` in flight for `seconds`, from h2load: a native
@@ -104,6 +104,8 @@ export async function unaryLoad(
   sessionId: string,
   streams: number,
   seconds: number,
+  /** Called when h2load's measured time starts (its warm-up is over), e.g. to read CPU counters. */
+  onMeasuredStart?: () => void,
 ): Promise<UnaryResult> {
   const request = configRequest(sessionId);
   const [connection] = await connect(port, 1);
@@ -120,12 +122,18 @@ export async function unaryLoad(
     disconnect([connection]);
   }
   const connections = connectionsFor(streams);
-  const run = await runH2load(h2load, port, 'Config', request, seconds + 30, [
+  const running = runH2load(h2load, port, 'Config', request, seconds + 30, [
     `--clients=${String(connections)}`,
     `--max-concurrent-streams=${String(Math.ceil(streams / connections))}`,
     `--duration=${String(Math.round(seconds * 1000))}ms`,
-    `--warm-up-time=${H2LOAD_WARM_UP}`,
+    `--warm-up-time=${String(H2LOAD_WARM_UP_MS)}ms`,
   ]);
+  // h2load logs only the calls of its measured time; what is counted against them starts there.
+  const measuring =
+    onMeasuredStart === undefined ? undefined : setTimeout(onMeasuredStart, H2LOAD_WARM_UP_MS);
+  const run = await running.finally(() => {
+    clearTimeout(measuring);
+  });
   const latencies = run.calls
     .filter((call) => call.status === 200)
     .map((call) => call.micros / 1000)

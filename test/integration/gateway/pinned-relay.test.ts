@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Gateway } from '../../../src/gateway/gateway-server.ts';
@@ -380,6 +381,48 @@ describe('gateway --relay pinned', () => {
         serverOfA,
         'session b is on the other server',
       );
+    } finally {
+      certificate.remove();
+    }
+  });
+
+  it('ends a TLS connection whose HTTP/2 preface is wrong with GOAWAY, even when it comes in pieces', async () => {
+    const certificate = makeTestCertificate();
+    try {
+      gateway = await startTestGateway(fakes, {
+        relay: 'pinned',
+        tls: { cert: certificate.cert, key: certificate.key },
+      });
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port: gateway.address.port,
+        ca: certificate.cert,
+        servername: 'localhost',
+        ALPNProtocols: ['h2'],
+      });
+      socket.on('error', () => undefined);
+      await once(socket, 'secureConnect');
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      const closed = once(socket, 'close');
+      // The first 10 bytes are the preface's; then it goes wrong.
+      socket.write(CLIENT_PREFACE.subarray(0, 10));
+      await sleep(50);
+      socket.write(Buffer.from('x'.repeat(CLIENT_PREFACE.length - 10)));
+      await Promise.race([closed, sleep(5000)]);
+      socket.destroy();
+      const frames: { type: number; code: number; debug: string }[] = [];
+      createFrameParser(16_384).push(Buffer.concat(received), (frame) => {
+        if (frame.type === FrameType.GOAWAY)
+          frames.push({
+            type: frame.type,
+            code: frame.payload.readUInt32BE(4),
+            debug: frame.payload.subarray(8).toString(),
+          });
+      });
+      assert.deepEqual(frames, [
+        { type: FrameType.GOAWAY, code: 1, debug: 'the HTTP/2 preface is wrong' },
+      ]);
     } finally {
       certificate.remove();
     }

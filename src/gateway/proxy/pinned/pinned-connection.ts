@@ -1,12 +1,11 @@
 // A client connection relayed to the one Spark Connect server its sessions live on, over a TCP
 // connection of its own (`--relay pinned`). This module owns the connection: its sockets, the
-// frames that concern the whole connection (preface, SETTINGS, PING, WINDOW_UPDATE of the
-// connection, GOAWAY), the request header blocks (decoded, the client's HPACK table mirrored)
-// and the end. pinned-calls.ts takes each call to its server; response-side.ts relays the
-// server's frames back (read into reused slabs: slab-reads.ts); call-answers.ts ends a call with
-// the gateway's own answer. A call whose session lives on another server makes the connection
-// go away (GOAWAY: the client retries the call on a new connection, which is then terminated and
-// routed call by call).
+// frames of the whole connection (SETTINGS, PING, its WINDOW_UPDATE, GOAWAY), the request header
+// blocks (the client's HPACK table mirrored) and the end; client-faults.ts reads the preface and
+// names what ends it. pinned-calls.ts takes each call to its server, response-side.ts relays the
+// server's frames back (read into reused slabs: slab-reads.ts), call-answers.ts ends a call with
+// the gateway's own answer. A call whose session lives on another server makes the connection go
+// away (GOAWAY: the client retries on a new connection, then terminated and routed call by call).
 import type net from 'node:net';
 import { GatewayError, GrpcStatus } from '../../errors.ts';
 import { gatewayChannels } from '../../observability-channels.ts';
@@ -16,7 +15,6 @@ import {
   DEFAULT_MAX_FRAME_PAYLOAD,
   FrameFlag,
   FrameProtocolError,
-  FrameSizeError,
   FrameType,
   H2Error,
   MAX_FRAME_PAYLOAD,
@@ -33,9 +31,10 @@ import {
   type Frame,
   type HeaderBlock,
 } from '../../wire/h2-frames.ts';
-import { createHpackDecoder, encodeHeaderBlock, HpackError } from '../../wire/hpack.ts';
+import { createHpackDecoder, encodeHeaderBlock } from '../../wire/hpack.ts';
 import type { ClientConnection } from '../front-server.ts';
 import { createAbuseLimits } from './abuse-limits.ts';
+import { clientFaultCode, createPrefaceReader } from './client-faults.ts';
 import { createFrameOutput } from './frame-output.ts';
 import { connectReadingSlabs, slabFrameBuffers } from './slab-reads.ts';
 import { createPinnedCalls, type PinnedRelayDependencies } from './pinned-calls.ts';
@@ -52,6 +51,7 @@ export interface PinnedConnection {
 
 /** Request bytes held for calls not yet routed, per connection. */
 const MAX_HELD_BYTES = 16 * 1024 * 1024;
+const HELD_TOO_MUCH = `more than ${String(MAX_HELD_BYTES)} bytes of calls not yet routed`;
 const MAX_UNSENT_BYTES = 1024 * 1024;
 
 export function relayPinned(
@@ -78,7 +78,7 @@ export function relayPinned(
   let upstreamSpoke = false;
   /** Client frames for the server that arrived before there was one: SETTINGS, WINDOW_UPDATE. */
   let beforePin: Buffer[] = [];
-  let preface = Buffer.alloc(0);
+  const preface = createPrefaceReader();
   let ownSettingsAcked = false;
   let lastClientId = 0;
   let goawayLast: number | undefined;
@@ -208,31 +208,18 @@ export function relayPinned(
 
   function onClientData(chunk: Buffer): void {
     try {
-      if (preface.length < CLIENT_PREFACE.length) {
-        const need = CLIENT_PREFACE.length - preface.length;
-        preface = Buffer.concat([preface, chunk.subarray(0, need)]);
-        chunk = chunk.subarray(need);
-        if (preface.length < CLIENT_PREFACE.length) return;
-        if (!preface.equals(CLIENT_PREFACE)) {
-          failConnection(H2Error.PROTOCOL_ERROR, 'not-http2', 'the HTTP/2 preface is wrong');
-          return;
-        }
-      }
-      requestFrames.push(chunk, onClientFrame);
+      const frames = preface.read(chunk);
+      if (frames === 'wrong')
+        failConnection(H2Error.PROTOCOL_ERROR, 'not-http2', 'the HTTP/2 preface is wrong');
+      if (frames === 'wrong' || frames === undefined) return;
+      requestFrames.push(frames, onClientFrame);
       calls.startTimers();
       if (calls.heldBytes > MAX_HELD_BYTES)
-        failConnection(
-          H2Error.ENHANCE_YOUR_CALM,
-          'http2-held-bytes',
-          `more than ${String(MAX_HELD_BYTES)} bytes of calls not yet routed`,
-        );
+        failConnection(H2Error.ENHANCE_YOUR_CALM, 'http2-held-bytes', HELD_TOO_MUCH);
     } catch (error) {
-      if (error instanceof FrameSizeError)
-        failConnection(H2Error.FRAME_SIZE_ERROR, 'http2-frame-error', error.message);
-      else if (error instanceof FrameProtocolError)
-        failConnection(H2Error.PROTOCOL_ERROR, 'http2-frame-error', error.message);
-      else if (error instanceof HpackError)
-        failConnection(H2Error.COMPRESSION_ERROR, 'http2-frame-error', error.message);
+      const code = clientFaultCode(error);
+      if (code !== undefined && error instanceof Error)
+        failConnection(code, 'http2-frame-error', error.message);
       else {
         gatewayChannels.relayFailed.publish({ method: '', backend: backend?.id ?? '', error });
         failConnection(H2Error.INTERNAL_ERROR, 'relay-failed', String(error));

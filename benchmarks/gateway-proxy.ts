@@ -8,8 +8,8 @@
 // the gateway's RSS holding 10,000 idle sessions. Prints one table per part and whether the
 // gateway meets its targets (JSON with --json). Every cell runs --rounds times, the paths taking
 // turns to go first, and the median round is shown.
-//   apt-get install -y haproxy nghttp2-client && npm run build
-//     (once; bin/sparkplane runs dist/ when current)
+//   apt-get install -y haproxy nghttp2-client && npm run build && scripts/build-native
+//     (once; bin/sparkplane runs dist/ when current; the native core runs 'gateway pinned')
 //   scripts/node benchmarks/gateway-proxy.ts [--spark 4.3.0 | --no-spark] [--seconds 3]
 //     [--rounds 3] [--json] [--gateway-node-options="--cpu-prof --cpu-prof-dir=DIR"]
 import { randomUUID } from 'node:crypto';
@@ -301,15 +301,19 @@ try {
     const haproxyProcess = await keep(
       startHaproxy(haproxy.binary, runDir, `haproxy-${name}`, backend.port),
     );
-    const gateway = (relay: 'terminate' | 'pinned'): Promise<Listener> =>
+    const gateway = (
+      relay: 'terminate' | 'pinned',
+      relayCore?: 'native' | 'typescript',
+    ): Promise<Listener> =>
       keep(
         startGatewayProcess({
-          name: `gateway-${relay}-${name}`,
+          name: `gateway-${relay}${relayCore === undefined ? '' : `-${relayCore}`}-${name}`,
           logDir,
-          stateDir: join(runDir, `gateway-${relay}-${name}-state`),
+          stateDir: join(runDir, `gateway-${relay}-${relayCore ?? ''}-${name}-state`),
           backendPort: backend.port,
           nodeOptions: args['gateway-node-options'],
           relay,
+          relayCore,
         }),
       );
     const gatewayProcess = await gateway('terminate');
@@ -318,17 +322,19 @@ try {
     const haproxyHttp2 = await keep(
       startHaproxy(haproxy.binary, runDir, `haproxy-h2-${name}`, backend.port, 'http2'),
     );
-    const pinned = await gateway('pinned');
+    const pinned = await gateway('pinned', 'native');
+    const pinnedTs = await gateway('pinned', 'typescript');
     return {
       haproxy: haproxyProcess,
       gateway: gatewayProcess,
-      references: [haproxyHttp2, pinned],
+      references: [haproxyHttp2, pinned, pinnedTs],
       paths: [
         { name: 'direct', port: backend.port, pid: undefined },
         { name: 'HAProxy', port: haproxyProcess.port, pid: haproxyProcess.pid },
         { name: 'HAProxy h2', port: haproxyHttp2.port, pid: haproxyHttp2.pid },
         { name: 'gateway', port: gatewayProcess.port, pid: gatewayProcess.pid },
         { name: 'gateway pinned', port: pinned.port, pid: pinned.pid },
+        { name: 'gateway pinned TS', port: pinnedTs.port, pid: pinnedTs.pid },
       ],
     };
   };
@@ -359,11 +365,15 @@ try {
   if (prerequisites?.ok === true) {
     const install = prerequisites.install;
     const spark = await keep(
-      startConnectServer({ install, dir: runDir }).then((server) => ({
-        port: server.port,
-        pid: server.process.pid,
-        stop: () => server.stop(),
-      })),
+      // Six paths each stream the 130 MB result several times; with Spark's default 1 GiB the
+      // driver ran out of heap late in a run (TaskResultLost, then OutOfMemoryError).
+      startConnectServer({ install, dir: runDir }, { 'spark.driver.memory': '3g' }).then(
+        (server) => ({
+          port: server.port,
+          pid: server.process.pid,
+          stop: () => server.stop(),
+        }),
+      ),
     );
     const sparkProxies = await startProxies('spark', spark);
     const sparkCells = await measureBackend(

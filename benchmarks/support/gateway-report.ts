@@ -4,7 +4,8 @@
 import type { Memory } from './measure.ts';
 import type { StreamResult, UnaryResult } from './connect-load.ts';
 
-export type PathName = 'direct' | 'HAProxy' | 'HAProxy h2' | 'gateway' | 'gateway pinned';
+export type PathName =
+  'direct' | 'HAProxy' | 'HAProxy h2' | 'gateway' | 'gateway pinned' | 'gateway pinned TS';
 /** The gateway's paths, one per --relay mode; the targets are judged for each. */
 export const GATEWAY_PATHS: readonly PathName[] = ['gateway', 'gateway pinned'];
 
@@ -80,7 +81,7 @@ export function printReport(report: Report, json: boolean): void {
   const lines = [
     `gateway vs direct vs HAProxy: median of ${String(report.rounds)} rounds of ${String(report.seconds)} s per cell; ` +
       `the same clients (unary: ${report.h2load}; streaming and idle sessions: one Node process, node:http2) and backend on every path; ` +
-      `gateway from ${report.gatewayBuild}/ at log level warn, --relay terminate ('gateway') and --relay pinned ('gateway pinned'); ` +
+      `gateway from ${report.gatewayBuild}/ at log level warn, --relay terminate ('gateway') and --relay pinned ('gateway pinned': the native core; 'gateway pinned TS': --relay-core typescript, a reference); ` +
       `${report.haproxy} in mode tcp with balance source and stick on src ('HAProxy', the anchor), and terminating HTTP/2 ('HAProxy h2', a reference); ` +
       `logs in ${report.runDir}`,
   ];

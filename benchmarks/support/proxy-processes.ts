@@ -86,6 +86,8 @@ export interface GatewayProcessOptions {
   readonly name: string;
   /** `--relay` of the gateway: terminate (its default) or pinned. */
   readonly relay: 'terminate' | 'pinned';
+  /** `--relay-core` of the gateway (pinned only). */
+  readonly relayCore?: 'native' | 'typescript' | undefined;
 }
 
 /** `bin/sparkplane gateway` in front of one backend, ready once that backend is up. */
@@ -117,6 +119,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
       'json',
       '--relay',
       options.relay,
+      ...(options.relayCore === undefined ? [] : ['--relay-core', options.relayCore]),
     ],
     env,
     cwd: REPO_ROOT,

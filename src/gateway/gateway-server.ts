@@ -10,12 +10,15 @@ import {
   type BackendSpec,
   type HealthSettings,
 } from './backends/backend-pool.ts';
+import { GatewayError } from './errors.ts';
 import { gatewayChannels } from './observability-channels.ts';
 import { createFrontServer, type TlsSettings } from './proxy/front-server.ts';
 import { createStreamProxy, type ProxyDependencies } from './proxy/stream-proxy.ts';
 import { createMixedClients } from './proxy/pinned/mixed-clients.ts';
 import { createSlabPool } from './proxy/pinned/slab-pool.ts';
 import { relayPinned } from './proxy/pinned/pinned-connection.ts';
+import { relayPinnedNative } from './proxy/pinned/native-connection.ts';
+import { loadNativeCore, type NativeCore } from './native/native-core.ts';
 import { openSqliteAffinityStore, type AffinityStore } from './routing/affinity-store.ts';
 import { createPlacement, type PlacementPolicy } from './routing/placement.ts';
 import { createRouter } from './routing/router.ts';
@@ -68,6 +71,11 @@ export interface GatewayOptions {
    * cleartext client connection is relayed frame by frame to the one server its sessions live on.
    */
   readonly relay?: RelayMode | undefined;
+  /**
+   * Which implementation runs pinned connections: native (the Rust core; an error when it is
+   * not built), typescript, or auto (default: native when built).
+   */
+  readonly relayCore?: RelayCore | undefined;
   /** Spark Connect servers the gateway launches and supervises itself. */
   readonly managed?: Omit<ManagedSettings, 'maxSessionsPerServer'> | undefined;
 }
@@ -77,6 +85,8 @@ export interface Gateway {
   readonly pool: BackendPool;
   readonly sessions: SessionTable;
   readonly store: AffinityStore;
+  /** What runs pinned connections (undefined: the gateway does not pin them). */
+  readonly relayCore: 'native' | 'typescript' | undefined;
   /** The servers the gateway runs itself, when it runs any. */
   readonly managed: ManagedServers | undefined;
   /** Resolves once the minimum of managed servers answer (or failed to start, and will be retried). */
@@ -89,12 +99,29 @@ export interface Gateway {
 
 export const RELAY_MODES = ['terminate', 'pinned'] as const;
 export type RelayMode = (typeof RELAY_MODES)[number];
+export const RELAY_CORES = ['auto', 'native', 'typescript'] as const;
+export type RelayCore = (typeof RELAY_CORES)[number];
+
+/** The native core for pinned connections as `choice` asks, or undefined for the TypeScript. */
+function pinnedCore(choice: RelayCore): NativeCore | undefined {
+  if (choice === 'typescript') return undefined;
+  const loaded = loadNativeCore();
+  if (loaded.core === undefined && choice === 'native')
+    throw new GatewayError(
+      'GW_BAD_CONFIG',
+      `--relay-core native: ${loaded.missing}; or run with --relay-core typescript`,
+    );
+  return loaded.core;
+}
 /** How long a client whose connection mixed servers' sessions is terminated instead of pinned. */
 const MIXED_CLIENT_TTL_MS = 10 * 60_000;
 /** Free read buffers kept for pinned connections: 4 MiB of small ones, 8 MiB of large ones. */
 const FREE_SLABS = { small: 256, large: 32 };
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  // Checked before anything opens: a core asked for and not built is a configuration error.
+  const nativeCore =
+    options.relay === 'pinned' ? pinnedCore(options.relayCore ?? 'auto') : undefined;
   const store = options.store ?? openSqliteAffinityStore(options.stateDir);
   const sessions = await openSessionTable({
     store,
@@ -159,7 +186,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ? undefined
         : {
             relay: (socket, connection, onClosed) =>
-              relayPinned(socket, pinnedDependencies, connection, onClosed),
+              nativeCore === undefined
+                ? relayPinned(socket, pinnedDependencies, connection, onClosed)
+                : relayPinnedNative(nativeCore, socket, pinnedDependencies, connection, onClosed),
             mixedClients: pinnedDependencies.mixedClients,
           },
   });
@@ -207,6 +236,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     address,
     managedStarted,
+    relayCore:
+      options.relay !== 'pinned' ? undefined : nativeCore === undefined ? 'typescript' : 'native',
     pool,
     sessions,
     store,

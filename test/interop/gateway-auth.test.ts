@@ -42,7 +42,9 @@ interface ApiSession {
 const HS256_SECRET = 'interop-hs256-secret-0123456789abcdef-0123';
 
 forEachSparkVersion('sparkplane gateway with TLS and client authentication', (install) => {
-  for (const relay of ['terminate', 'pinned'] as const)
+  // Pinned runs on the native core (the default when it is built, as in CI) and, once, on the
+  // TypeScript relay it falls back to.
+  for (const relay of ['terminate', 'pinned', 'pinned-typescript'] as const)
     it(
       `binds each verified user into its own session and refuses clients without a valid token (--relay ${relay})`,
       { timeout: 400_000 },
@@ -59,10 +61,10 @@ forEachSparkVersion('sparkplane gateway with TLS and client authentication', (in
  */
 async function authenticatedUsers(
   install: SparkInstall,
-  relay: 'terminate' | 'pinned',
+  relay: 'terminate' | 'pinned' | 'pinned-typescript',
 ): Promise<void> {
   await inSparkRun(install, `gateway-auth-${relay}`, async (run, keep) => {
-    const pinned = relay === 'pinned';
+    const pinned = relay !== 'terminate';
     const serverAuth = install.pin.line !== '3.5';
     const backendToken = `server-token-${randomUUID()}`;
     const serverConf = serverAuth ? { 'spark.connect.authenticate.token': backendToken } : {};
@@ -97,7 +99,9 @@ async function authenticatedUsers(
         await startSparkplaneGateway(run, {
           backends: [a.port, b.port],
           extraArgs: [
-            ...(pinned ? ['--relay', 'pinned'] : []),
+            ...(pinned
+              ? ['--relay', 'pinned', '--relay-core', relay === 'pinned' ? 'native' : 'typescript']
+              : []),
             '--tls-cert',
             certificate.certFile,
             '--tls-key',

@@ -143,9 +143,10 @@ forEachSparkVersion('sparkplane gateway relays the RPCs of an operation', (insta
         ]);
         keep(a);
         keep(b);
-        // Pinned relay over TLS: the frame-level path meets PySpark's own HTTP/2 and TLS stack
-        // (grpc-core) here, and with client authentication in gateway-auth; the other gateway
-        // interop tests run the default terminating relay.
+        // Pinned relay over TLS, on the native core: the frame-level path meets PySpark's own
+        // HTTP/2 and TLS stack (grpc-core) here, and with client authentication in gateway-auth
+        // (which runs the TypeScript relay too); the other gateway interop tests run the default
+        // terminating relay.
         const certificate = makeTestCertificate();
         keep({
           stop: () => {
@@ -159,6 +160,8 @@ forEachSparkVersion('sparkplane gateway relays the RPCs of an operation', (insta
             extraArgs: [
               '--relay',
               'pinned',
+              '--relay-core',
+              'native',
               '--tls-cert',
               certificate.certFile,
               '--tls-key',

@@ -1,6 +1,9 @@
 //! N-API bindings of sparkplane-wire, loaded by `src/gateway/native/native-core.ts`.
 
 mod hpack_api;
+mod mask_api;
+mod relay_api;
+mod response_api;
 mod scan_api;
 
 use napi_derive::napi;

@@ -187,6 +187,43 @@ impl FrameParser {
     }
 }
 
+/// Where a whole frame is: in the chunk pushed (its bytes may be changed in place there), or
+/// copied out of the parser because it came in pieces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Located {
+    Chunk { start: usize, len: usize },
+    Owned(Vec<u8>),
+}
+
+impl FrameParser {
+    /// [`FrameParser::push`], saying where each frame is rather than lending it, so that the
+    /// caller may change the chunk while it reads the frames.
+    pub fn push_located(
+        &mut self,
+        chunk: &[u8],
+        out: &mut Vec<Located>,
+    ) -> Result<(), FrameSizeError> {
+        let base = chunk.as_ptr() as usize;
+        let end = base + chunk.len();
+        self.push(chunk, |frame| {
+            let at = frame.raw.as_ptr() as usize;
+            if at >= base && at + frame.raw.len() <= end && !frame.raw.is_empty() {
+                out.push(Located::Chunk {
+                    start: at - base,
+                    len: frame.raw.len(),
+                });
+            } else {
+                out.push(Located::Owned(frame.raw.to_vec()));
+            }
+        })
+    }
+}
+
+/// The frame whose header and payload are exactly `raw`.
+pub fn frame_of(raw: &[u8]) -> Frame<'_> {
+    Frame::from_raw(raw)
+}
+
 /// The 24-bit length at the start of a frame header.
 fn payload_length(header: &[u8]) -> u32 {
     u32::from_be_bytes([0, header[0], header[1], header[2]])

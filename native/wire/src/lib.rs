@@ -1,8 +1,12 @@
 //! The protocol logic of the gateway's pinned relay, without any Node.js binding: HTTP/2 frames,
-//! HPACK, and the gRPC framing and protobuf fields of Spark Connect requests the gateway routes by.
-//! Each module mirrors a TypeScript module of `src/gateway/wire/`, and the addon's parity tests
-//! hold the two to the same results.
+//! HPACK, the gRPC framing and protobuf fields of Spark Connect requests the gateway routes by, and
+//! the masking that keeps the backend token out of responses. Each module mirrors TypeScript of
+//! `src/gateway/wire/` or `src/gateway/proxy/`, and the addon's parity tests hold the two to the
+//! same results.
 
 pub mod frames;
+pub mod grpc_status_text;
 pub mod hpack;
+pub mod mask;
+pub mod relay;
 pub mod scan;

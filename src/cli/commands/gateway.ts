@@ -20,9 +20,11 @@ import {
   type ClientAuthenticator,
 } from '../../gateway/auth/client-auth.ts';
 import { backendId } from '../../gateway/backends/backend-pool.ts';
+import { loadNativeCore } from '../../gateway/native/native-core.ts';
 import { openRedisAffinityStore } from '../../gateway/routing/redis-affinity-store.ts';
 import {
   GATEWAY_DEFAULTS,
+  RELAY_CORES,
   RELAY_MODES,
   startGateway,
   type Gateway,
@@ -81,6 +83,11 @@ const options = {
     'MODE',
     z.enum(RELAY_MODES).default('terminate'),
     'terminate: every call is terminated and relayed on its own; pinned: each client connection is relayed frame by frame to the one server its sessions live on, for the least overhead (cleartext or TLS; with --auth-* every request must name the verified identity as its user_id; a client mixing sessions of several servers on one connection is told to reconnect and is then terminated)',
+  ),
+  relayCore: option.string(
+    'CORE',
+    z.enum(RELAY_CORES).default('auto'),
+    'what runs --relay pinned connections: native (the compiled core, built by scripts/build-native; an error when it is not built), typescript, or auto: native when built, else typescript',
   ),
   maxSessionsPerBackend: option.integer(
     'N',
@@ -233,6 +240,7 @@ export const gatewayCommand = defineCommand({
         tls,
         placement: config.placement,
         relay: config.relay,
+        relayCore: config.relayCore,
         maxSessionsPerBackend: config.maxSessionsPerBackend,
         sessionIdleTimeoutMs: config.sessionIdleTimeout,
         health: {
@@ -246,6 +254,10 @@ export const gatewayCommand = defineCommand({
         managed: managed?.settings,
       });
       subscribeGatewayMetrics(metrics.registry, gateway);
+      if (gateway.relayCore === 'typescript' && config.relayCore === 'auto')
+        logger.warn(
+          `--relay pinned runs in TypeScript, which costs about twice the CPU per call of the native core: ${loadNativeCore().missing ?? 'not loaded'}`,
+        );
       logger.info(
         {
           backends: config.backend.map((b) => backendId(b)),
@@ -254,6 +266,7 @@ export const gatewayCommand = defineCommand({
           tls: tls !== undefined,
           auth: auth?.describe() ?? 'none',
           relay: config.relay,
+          relayCore: gateway.relayCore,
         },
         `Spark Connect gateway on ${gateway.address.address}:${String(gateway.address.port)} in front of ${String(config.backend.length)} servers; ${String(gateway.sessions.size)} sessions restored`,
       );

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { SecretMasker } from '../proxy/secret-masker.ts';
 
 /** Where `scripts/build-native` puts the addon: native/ at the top of the checkout. */
 export const NATIVE_ADDON_PATH = fileURLToPath(
@@ -32,6 +33,15 @@ export interface NativeRoutingFields {
   newSessionId?: string;
 }
 
+/** The ids of a call's first response, as ResponseIds in wire/spark-connect.ts. */
+export interface NativeResponseIds {
+  sessionId?: string;
+  serverSideSessionId?: string;
+  operationId?: string;
+  newSessionId?: string;
+  newServerSideSessionId?: string;
+}
+
 /** One HTTP/2 frame as the native parser saw it. */
 export interface NativeFrame {
   type: number;
@@ -40,8 +50,107 @@ export interface NativeFrame {
   payload: Buffer;
 }
 
+/** What a pinned connection is set up with (see native/addon/src/relay_api.rs). */
+export interface PinnedEngineConfig {
+  maxConcurrentStreams: number;
+  maxMessageBytes: number;
+  wholeFirstMessageBytes: number;
+  backendToken?: string | undefined;
+  authenticating: boolean;
+  rewriteUserId: boolean;
+}
+
+/** What the numbers of a pinned connection's event do not say; fields by event kind. */
+export interface PinnedEventDetails {
+  path?: string;
+  principal?: string;
+  sessionId?: string;
+  userId?: string;
+  operationId?: string;
+  /** Route of a compressed first message: the message, gRPC-framed, and its grpc-encoding. */
+  compressedMessage?: Buffer;
+  encoding?: string;
+  authorization?: string;
+  kind?: string;
+  httpMethod?: string;
+  contentType?: string;
+  message?: string;
+  fault?: string;
+  responseSessionId?: string;
+  serverSideSessionId?: string;
+  responseOperationId?: string;
+  newSessionId?: string;
+}
+
+/**
+ * One pinned client connection in the native core. Each method that takes `io` and `scratch`
+ * writes its output there (layout in relay_api.rs) and returns 0, or the length `io` must have,
+ * after which `output` gives the same output again.
+ */
+export interface NativePinnedEngine {
+  clientBytes(chunk: Buffer, now: number, epoch: number, io: Float64Array, scratch: Buffer): number;
+  serverBytes(chunk: Buffer, now: number, io: Float64Array, scratch: Buffer): number;
+  output(io: Float64Array, scratch: Buffer): number;
+  takeScratch(): Buffer;
+  pin(authority: string, io: Float64Array, scratch: Buffer): number;
+  forward(
+    stream: number,
+    slot: number,
+    cache: boolean,
+    serverSideKnown: boolean,
+    io: Float64Array,
+    scratch: Buffer,
+  ): number;
+  authenticated(
+    stream: number,
+    principal: string,
+    validUntil: number,
+    now: number,
+    io: Float64Array,
+    scratch: Buffer,
+  ): number;
+  answerError(
+    stream: number,
+    status: number,
+    message: string,
+    now: number,
+    io: Float64Array,
+    scratch: Buffer,
+  ): number;
+  answerFrames(
+    stream: number,
+    frames: Buffer,
+    dataBytes: number,
+    status: number,
+    now: number,
+    io: Float64Array,
+    scratch: Buffer,
+  ): number;
+  /**
+   * The call's session is on another server: -1 when the call is gone (the client retries it on
+   * a new connection), 0 when the gateway must answer it, or the length `io` needs (then
+   * `sentAway` says which).
+   */
+  sendAway(stream: number, io: Float64Array, scratch: Buffer): number;
+  readonly sentAway: boolean;
+  close(reason: string, io: Float64Array, scratch: Buffer): number;
+  /** Ends the connection for a fault of the gateway's own (GOAWAY INTERNAL_ERROR). */
+  fail(detail: string, io: Float64Array, scratch: Buffer): number;
+  serverGone(reason: string, now: number, io: Float64Array, scratch: Buffer): number;
+  clientClosed(now: number, io: Float64Array, scratch: Buffer): number;
+  expire(timeoutMs: number, now: number, io: Float64Array, scratch: Buffer): number;
+  oldestPeeking(): number | null;
+  eventDetails(index: number): PinnedEventDetails;
+  readonly heldBytes: number;
+  readonly openCalls: number;
+  readonly closed: boolean;
+}
+
 export interface NativeCore {
   version(): string;
+  PinnedEngine: new (config: PinnedEngineConfig, now: number) => NativePinnedEngine;
+  /** SparkConnectService method names in the order pinned events number them, from 1. */
+  pinnedMethodNames(): string[];
   HpackDecoder: new (maxTableSize: number, maxHeaderListBytes: number) => NativeHpackDecoder;
   /** The stateless encoder of wire/hpack.ts: the same bytes for the same fields. */
   encodeHeaderBlock(fields: string[]): Buffer;
@@ -74,6 +183,34 @@ export interface NativeCore {
     /** The routing fields captured so far, as readRoutingFields reads the peek's scanner. */
     routingFields(): NativeRoutingFields;
   };
+  /**
+   * The scan of a call's first response message for its ids, as createResponseScan in
+   * proxy/session-bookkeeping.ts. `method` must be a SparkConnectService method name (another is
+   * refused with ERR_INVALID_ARG_VALUE); the response bytes never make it throw.
+   */
+  ResponseScan: new (method: string) => {
+    /** Feeds response bytes, gRPC-framed, cut anywhere; once `done`, they are not looked at. */
+    push(chunk: Buffer): void;
+    /** The first message was read, or could not be (compressed, malformed). */
+    readonly done: boolean;
+    /** The first message's ids: undefined until it was read, and when it could not be. */
+    readonly ids: NativeResponseIds | undefined;
+  };
+  /** responseNamesOperations of wire/spark-connect.ts, for a SparkConnectService method name. */
+  responseNamesOperations(method: string): boolean;
+  /**
+   * The backend token kept out of a call's response bytes, as createSecretMasker in
+   * proxy/secret-masker.ts does it. Each secret below must be latin1 (characters up to U+00FF, as
+   * a header value is): another is refused (ERR_INVALID_ARG_VALUE), where the TypeScript would
+   * mask bodies with its characters cut to their low byte.
+   */
+  SecretMasker: new (secret: string) => SecretMasker;
+  /** As maskInText in proxy/secret-masker.ts, over latin1 strings. */
+  maskInText(text: string, secret: string): string;
+  /** As maskHeaderValue in proxy/secret-masker.ts, over latin1 names and values. */
+  maskHeaderValue(name: string, value: string, secret: string): string;
+  /** As headerNamesSecret in proxy/secret-masker.ts, over latin1 names and values. */
+  headerNamesSecret(name: string, value: string, secret: string): boolean;
 }
 
 export type NativeLoad =

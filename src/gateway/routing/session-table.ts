@@ -44,6 +44,11 @@ export interface SessionTable {
   list(): readonly SessionBinding[];
   readonly size: number;
   /**
+   * Counts the bindings removed or replaced: what was routed by a binding may be routed again
+   * without asking as long as this has not changed.
+   */
+  readonly changes: number;
+  /**
    * Expires idle sessions and flushes last-seen times; returns the sessions that ended (with a
    * shared store, those no other gateway has seen within the timeout either).
    */
@@ -69,16 +74,21 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
   const count = (backend: string, delta: number): void => {
     adjust(perBackend, backend, delta);
   };
+  let changes = 0;
   const put = (binding: SessionBinding): void => {
     const key = keyOf(binding);
     const previous = sessions.get(key);
-    if (previous !== undefined) count(previous.backend, -1);
+    if (previous !== undefined) {
+      count(previous.backend, -1);
+      changes++;
+    }
     sessions.set(key, binding);
     count(binding.backend, 1);
   };
   const forget = (key: string): SessionBinding | undefined => {
     const binding = sessions.get(key);
     if (binding === undefined) return undefined;
+    changes++;
     sessions.delete(key);
     count(binding.backend, -1);
     dirty.delete(key);
@@ -207,6 +217,9 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
       return load;
     },
     list: () => [...sessions.values()],
+    get changes() {
+      return changes;
+    },
     get size() {
       return sessions.size;
     },

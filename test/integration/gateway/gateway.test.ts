@@ -8,13 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import {
-  RELAY_MODES,
-  startGateway,
-  type Gateway,
-  type RelayMode,
-} from '../../../src/gateway/gateway-server.ts';
+import { startGateway, type Gateway } from '../../../src/gateway/gateway-server.ts';
 import { grpcCall, type GrpcReply } from '../../../src/gateway/proxy/grpc-call.ts';
+import { RELAY_VARIANTS, type RelayVariant } from '../../support/relay-variants.ts';
 import {
   encodeConfigRequest,
   encodeExecutePlanRequest,
@@ -93,14 +89,14 @@ async function config(
 async function fastGateway(
   backends: FakeSparkConnect[],
   stateDir?: string,
-  relay: RelayMode = 'terminate',
+  relay: RelayVariant['options'] = { relay: 'terminate' },
 ): Promise<Gateway> {
   const gateway = await startGateway({
     host: '127.0.0.1',
     port: 0,
     backends: backends.map((b) => ({ host: '127.0.0.1', port: b.port })),
     stateDir,
-    relay,
+    ...relay,
     health: { intervalMs: 100, timeoutMs: 500, fall: 2, rise: 2 },
   });
   await gateway.pool.checkAll();
@@ -112,8 +108,9 @@ const backendOf = (fakes: FakeSparkConnect[], sessionId: string): number[] =>
     fake.calls.some((call) => call.sessionId === sessionId) ? [index] : [],
   );
 
-for (const relay of RELAY_MODES)
-  describe(`gateway (--relay ${relay})`, () => {
+for (const variant of RELAY_VARIANTS)
+  describe(`gateway (--relay ${variant.name})`, variant.testOptions, () => {
+    const relay = variant.options;
     let fakes: FakeSparkConnect[] = [];
     let gateway: Gateway | undefined;
     let session: http2.ClientHttp2Session | undefined;
@@ -182,7 +179,7 @@ for (const relay of RELAY_MODES)
         host: '127.0.0.1',
         port: 0,
         backends: fakes.map((b) => ({ host: '127.0.0.1', port: b.port })),
-        relay,
+        ...relay,
         maxSessionsPerBackend: 2,
         health: { intervalMs: 100, timeoutMs: 500, fall: 2, rise: 2 },
       });

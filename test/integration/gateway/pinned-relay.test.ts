@@ -41,6 +41,7 @@ import {
 import { startTestGateway } from '../../support/test-gateway.ts';
 import { makeTestCertificate } from '../../support/tls-cert.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
+import { PINNED_VARIANTS } from '../../support/relay-variants.ts';
 
 const SERVICE = '/spark.connect.SparkConnectService';
 
@@ -145,325 +146,328 @@ function batchesIntact(messages: readonly Uint8Array[], batchBytes: number): str
   return wrong;
 }
 
-describe('gateway --relay pinned', () => {
-  let fakes: FakeSparkConnect[] = [];
-  let gateway: Gateway | undefined;
-  const clients: http2.ClientHttp2Session[] = [];
-  const open = (target: Gateway): http2.ClientHttp2Session => {
-    const session = http2.connect(`http://127.0.0.1:${String(target.address.port)}`);
-    session.on('error', () => undefined);
-    clients.push(session);
-    return session;
-  };
-
-  /** Every server answers ExecutePlan with `batches` patterned arrow batches of `batchBytes`. */
-  const patternedResults = (batchBytes: number, batches: number): void => {
-    for (const fake of fakes) {
-      fake.resultBatchBytes = batchBytes;
-      fake.resultBatches = batches;
-      fake.resultPattern = true;
-    }
-  };
-
-  let baseline: ResourceCounts = new Map();
-  before(async () => {
-    baseline = activeResources();
-    fakes = [await startFakeSparkConnect(), await startFakeSparkConnect()];
-  });
-  afterEach(async () => {
-    for (const session of clients.splice(0)) session.destroy();
-    await gateway?.close(1000);
-    gateway = undefined;
-    for (const fake of fakes) fake.reset();
-  });
-  after(async () => {
-    for (const fake of fakes) await fake.close();
-    await assertNothingLeaked(baseline, 'the pinned relay tests');
-  });
-
-  it('gives each client connection a server connection of its own and relays every call', async () => {
-    const [fake] = fakes;
-    assert.ok(fake !== undefined);
-    gateway = await startTestGateway([fake], { relay: 'pinned' });
-    const before = fake.connections;
-    const connections = [open(gateway), open(gateway), open(gateway)];
-    const ids = Array.from({ length: 30 }, () => randomUUID());
-    for (let round = 0; round < 3; round++)
-      await Promise.all(
-        ids.map(async (id, index) => {
-          const connection = connections[index % connections.length];
-          assert.ok(connection !== undefined);
-          const reply = await config(connection, id);
-          assert.equal(reply.status, 0, reply.message);
-        }),
-      );
-    assert.equal(fake.connections - before, 3, 'one server connection per client connection');
-    assert.equal(gateway.sessions.size, 30);
-    // A streamed result, its trailers, and the ids it teaches the session table.
-    fake.resultBatchBytes = 1024 * 1024;
-    fake.resultBatches = 8;
-    const operationId = randomUUID();
-    const [first] = connections;
-    assert.ok(first !== undefined);
-    const result = await grpcCall(
-      first,
-      `${SERVICE}/ExecutePlan`,
-      encodeExecutePlanRequest({ sessionId: ids[0] ?? '', userId: 'ada', operationId, sql: 'x' }),
-      { timeoutMs: 10_000, maxReplyBytes: 64 * 1024 * 1024 },
-    );
-    fake.resultBatchBytes = 64;
-    fake.resultBatches = 1;
-    assert.equal(result.status, 0);
-    assert.equal(result.messages.length, 9);
-    assert.equal(gateway.sessions.findByOperation(operationId)?.sessionId, ids[0]);
-    // The gateway's own answers (with DATA) do not upset the connection's flow control.
-    for (let i = 0; i < 50; i++) {
-      const unknown = await grpcCall(
-        first,
-        `${SERVICE}/ReleaseSession`,
-        encodeReleaseSessionRequest({ sessionId: randomUUID(), userId: 'ada' }),
-        { timeoutMs: 5000 },
-      );
-      assert.equal(unknown.status, 0);
-    }
-    const health = await grpcCall(first, '/grpc.health.v1.Health/Check', Buffer.alloc(0), {
-      timeoutMs: 5000,
-    });
-    assert.equal(health.status, 0);
-    assert.deepEqual([...(health.messages[0] ?? [])], [0x08, 1]);
-    const released = await grpcCall(
-      first,
-      `${SERVICE}/ReleaseSession`,
-      encodeReleaseSessionRequest({ sessionId: ids[0] ?? '', userId: 'ada' }),
-      { timeoutMs: 5000 },
-    );
-    assert.equal(released.status, 0);
-    await sleep(50);
-    assert.equal(gateway.sessions.size, 29, 'the released session is forgotten');
-  });
-
-  it('relays results byte for byte while a client stops reading and others stream', async () => {
-    const batchBytes = 1024 * 1024;
-    const batches = 24;
-    patternedResults(batchBytes, batches);
-    gateway = await startTestGateway(fakes, { relay: 'pinned' });
-    const port = gateway.address.port;
-    const streaming = Array.from({ length: 3 }, async () => {
-      const reply = await grpcCall(
-        open(gateway ?? assert.fail('no gateway')),
-        `${SERVICE}/ExecutePlan`,
-        encodeExecutePlanRequest({ sessionId: randomUUID(), userId: 'ada', sql: 'SELECT big' }),
-        { timeoutMs: 20_000, maxReplyBytes: 64 * 1024 * 1024 },
-      );
-      return { status: String(reply.status), messages: reply.messages };
-    });
-    const results = await Promise.all([
-      executePlanStalled(port, randomUUID(), 700),
-      executePlanStalled(port, randomUUID(), 300),
-      ...streaming,
-    ]);
-    for (const [index, result] of results.entries()) {
-      assert.equal(result.status, '0', `result ${String(index)}`);
-      assert.equal(result.messages.length, batches + 1, `result ${String(index)}`);
-      assert.deepEqual(batchesIntact(result.messages, batchBytes), [], `result ${String(index)}`);
-    }
-  });
-
-  it("keeps the other clients' results intact when clients vanish while results wait for them", async () => {
-    const batchBytes = 1024 * 1024;
-    const batches = 16;
-    patternedResults(batchBytes, batches);
-    gateway = await startTestGateway(fakes, { relay: 'pinned' });
-    const port = gateway.address.port;
-    // Their results pile up at the gateway, then the sockets they waited for are gone.
-    const vanishing = Array.from({ length: 3 }, async (_, index) => {
-      const socket = await executePlanUnlimited(port, randomUUID());
-      await sleep(150 + index * 100);
-      socket.destroy();
-    });
-    const results = await Promise.all([
-      executePlanStalled(port, randomUUID(), 600),
-      executePlanStalled(port, randomUUID(), 900),
-      ...vanishing,
-    ]);
-    for (const result of results.slice(0, 2)) {
-      assert.ok(result !== undefined);
-      assert.equal(result.status, '0');
-      assert.equal(result.messages.length, batches + 1);
-      assert.deepEqual(batchesIntact(result.messages, batchBytes), []);
-    }
-    // The gateway serves on, and the next results are whole too.
-    const after = await executePlanStalled(port, randomUUID(), 0);
-    assert.deepEqual(batchesIntact(after.messages, batchBytes), []);
-  });
-
-  it('sends a connection that mixes two servers away, then serves its client call by call', async () => {
-    gateway = await startTestGateway(fakes, { relay: 'pinned' });
-    const rejected: string[] = [];
-    const onRejected = (event: unknown): void => {
-      rejected.push((event as { kind: string }).kind);
+for (const variant of PINNED_VARIANTS)
+  describe(`gateway --relay ${variant.name}`, variant.testOptions, () => {
+    let fakes: FakeSparkConnect[] = [];
+    let gateway: Gateway | undefined;
+    const clients: http2.ClientHttp2Session[] = [];
+    const open = (target: Gateway): http2.ClientHttp2Session => {
+      const session = http2.connect(`http://127.0.0.1:${String(target.address.port)}`);
+      session.on('error', () => undefined);
+      clients.push(session);
+      return session;
     };
-    const stop = gatewayChannels.requestRejected.subscribe(onRejected);
-    try {
-      const mixed = open(gateway);
-      let goaway = false;
-      mixed.once('goaway', () => (goaway = true));
-      const [a, b] = [randomUUID(), randomUUID()];
-      assert.equal((await config(mixed, a)).status, 0);
-      // Least-sessions places the second session on the other server: not this connection's.
-      // Refused unprocessed (GOAWAY): a gRPC client retries it on a new connection.
-      await assert.rejects(config(mixed, b), /REFUSED_STREAM/);
-      assert.ok(goaway);
-      assert.deepEqual(rejected, ['pinned-session-elsewhere']);
-      const again = open(gateway);
-      for (let round = 0; round < 3; round++) {
-        assert.equal((await config(again, a)).status, 0);
-        assert.equal((await config(again, b)).status, 0);
-      }
-      const where = (id: string): number[] =>
-        fakes.flatMap((fake, index) => (fake.calls.some((c) => c.sessionId === id) ? [index] : []));
-      assert.equal(where(a).length, 1, 'session a stayed on one server');
-      assert.equal(where(b).length, 1, 'session b stayed on one server');
-      assert.notDeepEqual(where(a), where(b));
-    } finally {
-      stop();
-    }
-  });
 
-  it('relays TLS connections frame by frame, and serves a TLS client that mixes servers call by call', async () => {
-    const certificate = makeTestCertificate();
-    try {
-      const [first] = fakes;
+    /** Every server answers ExecutePlan with `batches` patterned arrow batches of `batchBytes`. */
+    const patternedResults = (batchBytes: number, batches: number): void => {
+      for (const fake of fakes) {
+        fake.resultBatchBytes = batchBytes;
+        fake.resultBatches = batches;
+        fake.resultPattern = true;
+      }
+    };
+
+    let baseline: ResourceCounts = new Map();
+    before(async () => {
+      baseline = activeResources();
+      fakes = [await startFakeSparkConnect(), await startFakeSparkConnect()];
+    });
+    afterEach(async () => {
+      for (const session of clients.splice(0)) session.destroy();
+      await gateway?.close(1000);
+      gateway = undefined;
+      for (const fake of fakes) fake.reset();
+    });
+    after(async () => {
+      for (const fake of fakes) await fake.close();
+      await assertNothingLeaked(baseline, 'the pinned relay tests');
+    });
+
+    it('gives each client connection a server connection of its own and relays every call', async () => {
+      const [fake] = fakes;
+      assert.ok(fake !== undefined);
+      gateway = await startTestGateway([fake], { ...variant.options });
+      const before = fake.connections;
+      const connections = [open(gateway), open(gateway), open(gateway)];
+      const ids = Array.from({ length: 30 }, () => randomUUID());
+      for (let round = 0; round < 3; round++)
+        await Promise.all(
+          ids.map(async (id, index) => {
+            const connection = connections[index % connections.length];
+            assert.ok(connection !== undefined);
+            const reply = await config(connection, id);
+            assert.equal(reply.status, 0, reply.message);
+          }),
+        );
+      assert.equal(fake.connections - before, 3, 'one server connection per client connection');
+      assert.equal(gateway.sessions.size, 30);
+      // A streamed result, its trailers, and the ids it teaches the session table.
+      fake.resultBatchBytes = 1024 * 1024;
+      fake.resultBatches = 8;
+      const operationId = randomUUID();
+      const [first] = connections;
       assert.ok(first !== undefined);
-      gateway = await startTestGateway(fakes, {
-        relay: 'pinned',
-        tls: { cert: certificate.cert, key: certificate.key },
-      });
-      const url = `https://127.0.0.1:${String(gateway.address.port)}`;
-      const openTls = (): http2.ClientHttp2Session => {
-        const session = http2.connect(url, { ca: certificate.cert });
-        session.on('error', () => undefined);
-        clients.push(session);
-        return session;
-      };
-      const before = fakes.map((fake) => fake.connections);
-      const pinnedTls = [openTls(), openTls()];
-      const a = randomUUID();
-      for (const connection of pinnedTls) assert.equal((await config(connection, a)).status, 0);
-      const serverOfA = fakes.findIndex((fake) => fake.sessions.has(a));
-      assert.equal(
-        (fakes[serverOfA]?.connections ?? 0) - (before[serverOfA] ?? 0),
-        2,
-        'one server connection per TLS client connection',
-      );
-      // A streamed result through TLS, whole.
-      patternedResults(256 * 1024, 12);
       const result = await grpcCall(
-        pinnedTls[0] ?? assert.fail('no connection'),
+        first,
         `${SERVICE}/ExecutePlan`,
-        encodeExecutePlanRequest({ sessionId: a, userId: 'ada', sql: 'SELECT big' }),
+        encodeExecutePlanRequest({ sessionId: ids[0] ?? '', userId: 'ada', operationId, sql: 'x' }),
         { timeoutMs: 10_000, maxReplyBytes: 64 * 1024 * 1024 },
       );
+      fake.resultBatchBytes = 64;
+      fake.resultBatches = 1;
       assert.equal(result.status, 0);
-      assert.equal(result.messages.length, 13);
-      assert.deepEqual(batchesIntact(result.messages, 256 * 1024), []);
-      // The next session goes to the other server: refused on this connection, then served
-      // call by call over a new TLS connection.
-      const b = randomUUID();
-      await assert.rejects(
-        config(pinnedTls[1] ?? assert.fail('no connection'), b),
-        /REFUSED_STREAM/,
-      );
-      const again = openTls();
-      for (const id of [a, b, a, b]) assert.equal((await config(again, id)).status, 0);
-      assert.notEqual(
-        fakes.findIndex((fake) => fake.sessions.has(b)),
-        serverOfA,
-        'session b is on the other server',
-      );
-    } finally {
-      certificate.remove();
-    }
-  });
-
-  it('ends a TLS connection whose HTTP/2 preface is wrong with GOAWAY, even when it comes in pieces', async () => {
-    const certificate = makeTestCertificate();
-    try {
-      gateway = await startTestGateway(fakes, {
-        relay: 'pinned',
-        tls: { cert: certificate.cert, key: certificate.key },
+      assert.equal(result.messages.length, 9);
+      assert.equal(gateway.sessions.findByOperation(operationId)?.sessionId, ids[0]);
+      // The gateway's own answers (with DATA) do not upset the connection's flow control.
+      for (let i = 0; i < 50; i++) {
+        const unknown = await grpcCall(
+          first,
+          `${SERVICE}/ReleaseSession`,
+          encodeReleaseSessionRequest({ sessionId: randomUUID(), userId: 'ada' }),
+          { timeoutMs: 5000 },
+        );
+        assert.equal(unknown.status, 0);
+      }
+      const health = await grpcCall(first, '/grpc.health.v1.Health/Check', Buffer.alloc(0), {
+        timeoutMs: 5000,
       });
-      const socket = tls.connect({
-        host: '127.0.0.1',
-        port: gateway.address.port,
-        ca: certificate.cert,
-        servername: 'localhost',
-        ALPNProtocols: ['h2'],
-      });
-      socket.on('error', () => undefined);
-      await once(socket, 'secureConnect');
-      const received: Buffer[] = [];
-      socket.on('data', (chunk: Buffer) => received.push(chunk));
-      const closed = once(socket, 'close');
-      // The first 10 bytes are the preface's; then it goes wrong.
-      socket.write(CLIENT_PREFACE.subarray(0, 10));
+      assert.equal(health.status, 0);
+      assert.deepEqual([...(health.messages[0] ?? [])], [0x08, 1]);
+      const released = await grpcCall(
+        first,
+        `${SERVICE}/ReleaseSession`,
+        encodeReleaseSessionRequest({ sessionId: ids[0] ?? '', userId: 'ada' }),
+        { timeoutMs: 5000 },
+      );
+      assert.equal(released.status, 0);
       await sleep(50);
-      socket.write(Buffer.from('x'.repeat(CLIENT_PREFACE.length - 10)));
-      // At most 5 s, so a relay that never ends the connection fails the test instead of hanging it.
-      const limit = setTimeout(() => socket.destroy(), 5000);
-      await closed;
-      clearTimeout(limit);
-      const frames: { type: number; code: number; debug: string }[] = [];
-      createFrameParser(16_384).push(Buffer.concat(received), (frame) => {
-        if (frame.type === FrameType.GOAWAY)
-          frames.push({
-            type: frame.type,
-            code: frame.payload.readUInt32BE(4),
-            debug: frame.payload.subarray(8).toString(),
-          });
-      });
-      assert.deepEqual(frames, [
-        { type: FrameType.GOAWAY, code: 1, debug: 'the HTTP/2 preface is wrong' },
-      ]);
-    } finally {
-      certificate.remove();
-    }
-  });
+      assert.equal(gateway.sessions.size, 29, 'the released session is forgotten');
+    });
 
-  it('answers a call whose server went away with UNAVAILABLE naming it, and sends the client on', async () => {
-    const doomed = await startFakeSparkConnect();
-    try {
-      gateway = await startTestGateway([doomed], { relay: 'pinned' });
+    it('relays results byte for byte while a client stops reading and others stream', async () => {
+      const batchBytes = 1024 * 1024;
+      const batches = 24;
+      patternedResults(batchBytes, batches);
+      gateway = await startTestGateway(fakes, { ...variant.options });
+      const port = gateway.address.port;
+      const streaming = Array.from({ length: 3 }, async () => {
+        const reply = await grpcCall(
+          open(gateway ?? assert.fail('no gateway')),
+          `${SERVICE}/ExecutePlan`,
+          encodeExecutePlanRequest({ sessionId: randomUUID(), userId: 'ada', sql: 'SELECT big' }),
+          { timeoutMs: 20_000, maxReplyBytes: 64 * 1024 * 1024 },
+        );
+        return { status: String(reply.status), messages: reply.messages };
+      });
+      const results = await Promise.all([
+        executePlanStalled(port, randomUUID(), 700),
+        executePlanStalled(port, randomUUID(), 300),
+        ...streaming,
+      ]);
+      for (const [index, result] of results.entries()) {
+        assert.equal(result.status, '0', `result ${String(index)}`);
+        assert.equal(result.messages.length, batches + 1, `result ${String(index)}`);
+        assert.deepEqual(batchesIntact(result.messages, batchBytes), [], `result ${String(index)}`);
+      }
+    });
+
+    it("keeps the other clients' results intact when clients vanish while results wait for them", async () => {
+      const batchBytes = 1024 * 1024;
+      const batches = 16;
+      patternedResults(batchBytes, batches);
+      gateway = await startTestGateway(fakes, { ...variant.options });
+      const port = gateway.address.port;
+      // Their results pile up at the gateway, then the sockets they waited for are gone.
+      const vanishing = Array.from({ length: 3 }, async (_, index) => {
+        const socket = await executePlanUnlimited(port, randomUUID());
+        await sleep(150 + index * 100);
+        socket.destroy();
+      });
+      const results = await Promise.all([
+        executePlanStalled(port, randomUUID(), 600),
+        executePlanStalled(port, randomUUID(), 900),
+        ...vanishing,
+      ]);
+      for (const result of results.slice(0, 2)) {
+        assert.ok(result !== undefined);
+        assert.equal(result.status, '0');
+        assert.equal(result.messages.length, batches + 1);
+        assert.deepEqual(batchesIntact(result.messages, batchBytes), []);
+      }
+      // The gateway serves on, and the next results are whole too.
+      const after = await executePlanStalled(port, randomUUID(), 0);
+      assert.deepEqual(batchesIntact(after.messages, batchBytes), []);
+    });
+
+    it('sends a connection that mixes two servers away, then serves its client call by call', async () => {
+      gateway = await startTestGateway(fakes, { ...variant.options });
+      const rejected: string[] = [];
+      const onRejected = (event: unknown): void => {
+        rejected.push((event as { kind: string }).kind);
+      };
+      const stop = gatewayChannels.requestRejected.subscribe(onRejected);
+      try {
+        const mixed = open(gateway);
+        let goaway = false;
+        mixed.once('goaway', () => (goaway = true));
+        const [a, b] = [randomUUID(), randomUUID()];
+        assert.equal((await config(mixed, a)).status, 0);
+        // Least-sessions places the second session on the other server: not this connection's.
+        // Refused unprocessed (GOAWAY): a gRPC client retries it on a new connection.
+        await assert.rejects(config(mixed, b), /REFUSED_STREAM/);
+        assert.ok(goaway);
+        assert.deepEqual(rejected, ['pinned-session-elsewhere']);
+        const again = open(gateway);
+        for (let round = 0; round < 3; round++) {
+          assert.equal((await config(again, a)).status, 0);
+          assert.equal((await config(again, b)).status, 0);
+        }
+        const where = (id: string): number[] =>
+          fakes.flatMap((fake, index) =>
+            fake.calls.some((c) => c.sessionId === id) ? [index] : [],
+          );
+        assert.equal(where(a).length, 1, 'session a stayed on one server');
+        assert.equal(where(b).length, 1, 'session b stayed on one server');
+        assert.notDeepEqual(where(a), where(b));
+      } finally {
+        stop();
+      }
+    });
+
+    it('relays TLS connections frame by frame, and serves a TLS client that mixes servers call by call', async () => {
+      const certificate = makeTestCertificate();
+      try {
+        const [first] = fakes;
+        assert.ok(first !== undefined);
+        gateway = await startTestGateway(fakes, {
+          ...variant.options,
+          tls: { cert: certificate.cert, key: certificate.key },
+        });
+        const url = `https://127.0.0.1:${String(gateway.address.port)}`;
+        const openTls = (): http2.ClientHttp2Session => {
+          const session = http2.connect(url, { ca: certificate.cert });
+          session.on('error', () => undefined);
+          clients.push(session);
+          return session;
+        };
+        const before = fakes.map((fake) => fake.connections);
+        const pinnedTls = [openTls(), openTls()];
+        const a = randomUUID();
+        for (const connection of pinnedTls) assert.equal((await config(connection, a)).status, 0);
+        const serverOfA = fakes.findIndex((fake) => fake.sessions.has(a));
+        assert.equal(
+          (fakes[serverOfA]?.connections ?? 0) - (before[serverOfA] ?? 0),
+          2,
+          'one server connection per TLS client connection',
+        );
+        // A streamed result through TLS, whole.
+        patternedResults(256 * 1024, 12);
+        const result = await grpcCall(
+          pinnedTls[0] ?? assert.fail('no connection'),
+          `${SERVICE}/ExecutePlan`,
+          encodeExecutePlanRequest({ sessionId: a, userId: 'ada', sql: 'SELECT big' }),
+          { timeoutMs: 10_000, maxReplyBytes: 64 * 1024 * 1024 },
+        );
+        assert.equal(result.status, 0);
+        assert.equal(result.messages.length, 13);
+        assert.deepEqual(batchesIntact(result.messages, 256 * 1024), []);
+        // The next session goes to the other server: refused on this connection, then served
+        // call by call over a new TLS connection.
+        const b = randomUUID();
+        await assert.rejects(
+          config(pinnedTls[1] ?? assert.fail('no connection'), b),
+          /REFUSED_STREAM/,
+        );
+        const again = openTls();
+        for (const id of [a, b, a, b]) assert.equal((await config(again, id)).status, 0);
+        assert.notEqual(
+          fakes.findIndex((fake) => fake.sessions.has(b)),
+          serverOfA,
+          'session b is on the other server',
+        );
+      } finally {
+        certificate.remove();
+      }
+    });
+
+    it('ends a TLS connection whose HTTP/2 preface is wrong with GOAWAY, even when it comes in pieces', async () => {
+      const certificate = makeTestCertificate();
+      try {
+        gateway = await startTestGateway(fakes, {
+          ...variant.options,
+          tls: { cert: certificate.cert, key: certificate.key },
+        });
+        const socket = tls.connect({
+          host: '127.0.0.1',
+          port: gateway.address.port,
+          ca: certificate.cert,
+          servername: 'localhost',
+          ALPNProtocols: ['h2'],
+        });
+        socket.on('error', () => undefined);
+        await once(socket, 'secureConnect');
+        const received: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => received.push(chunk));
+        const closed = once(socket, 'close');
+        // The first 10 bytes are the preface's; then it goes wrong.
+        socket.write(CLIENT_PREFACE.subarray(0, 10));
+        await sleep(50);
+        socket.write(Buffer.from('x'.repeat(CLIENT_PREFACE.length - 10)));
+        // At most 5 s, so a relay that never ends the connection fails the test instead of hanging it.
+        const limit = setTimeout(() => socket.destroy(), 5000);
+        await closed;
+        clearTimeout(limit);
+        const frames: { type: number; code: number; debug: string }[] = [];
+        createFrameParser(16_384).push(Buffer.concat(received), (frame) => {
+          if (frame.type === FrameType.GOAWAY)
+            frames.push({
+              type: frame.type,
+              code: frame.payload.readUInt32BE(4),
+              debug: frame.payload.subarray(8).toString(),
+            });
+        });
+        assert.deepEqual(frames, [
+          { type: FrameType.GOAWAY, code: 1, debug: 'the HTTP/2 preface is wrong' },
+        ]);
+      } finally {
+        certificate.remove();
+      }
+    });
+
+    it('answers a call whose server went away with UNAVAILABLE naming it, and sends the client on', async () => {
+      const doomed = await startFakeSparkConnect();
+      try {
+        gateway = await startTestGateway([doomed], { ...variant.options });
+        const client = open(gateway);
+        const id = randomUUID();
+        assert.equal((await config(client, id)).status, 0);
+        doomed.delayMs = 2000;
+        const pending = config(client, id);
+        await sleep(200);
+        doomed.dropConnections();
+        const reply = await pending;
+        assert.equal(reply.status, 14);
+        assert.match(reply.message, /closed the connection during the call; retry the call/);
+      } finally {
+        await gateway?.close(1000);
+        gateway = undefined;
+        await doomed.close();
+      }
+    });
+
+    it('finishes open calls when the gateway stops, then closes the connection', async () => {
+      const [fake] = fakes;
+      assert.ok(fake !== undefined);
+      gateway = await startTestGateway([fake], { ...variant.options });
       const client = open(gateway);
       const id = randomUUID();
       assert.equal((await config(client, id)).status, 0);
-      doomed.delayMs = 2000;
+      fake.delayMs = 300;
       const pending = config(client, id);
-      await sleep(200);
-      doomed.dropConnections();
-      const reply = await pending;
-      assert.equal(reply.status, 14);
-      assert.match(reply.message, /closed the connection during the call; retry the call/);
-    } finally {
-      await gateway?.close(1000);
+      await sleep(50);
+      const closing = gateway.close(5000);
+      assert.equal((await pending).status, 0, 'the call in flight completes');
+      assert.equal(await closing, true, 'every connection ended before the deadline');
       gateway = undefined;
-      await doomed.close();
-    }
+    });
   });
-
-  it('finishes open calls when the gateway stops, then closes the connection', async () => {
-    const [fake] = fakes;
-    assert.ok(fake !== undefined);
-    gateway = await startTestGateway([fake], { relay: 'pinned' });
-    const client = open(gateway);
-    const id = randomUUID();
-    assert.equal((await config(client, id)).status, 0);
-    fake.delayMs = 300;
-    const pending = config(client, id);
-    await sleep(50);
-    const closing = gateway.close(5000);
-    assert.equal((await pending).status, 0, 'the call in flight completes');
-    assert.equal(await closing, true, 'every connection ended before the deadline');
-    gateway = undefined;
-  });
-});

@@ -42,6 +42,7 @@ import {
   type GatewayOptions,
 } from '../../../src/gateway/gateway-server.ts';
 import { activeResources, assertNothingLeaked, type ResourceCounts } from '../../support/leaks.ts';
+import { PINNED_VARIANTS } from '../../support/relay-variants.ts';
 
 const SERVICE = '/spark.connect.SparkConnectService';
 
@@ -209,203 +210,212 @@ async function startScriptedServer(script: {
   };
 }
 
-describe('gateway --relay pinned against a scripted HTTP/2 server', () => {
-  let server: ScriptedServer | undefined;
-  let gateway: Gateway | undefined;
-  let client: http2.ClientHttp2Session | undefined;
-  let baseline: ResourceCounts = new Map();
-  before(() => {
-    baseline = activeResources();
-  });
-  afterEach(async () => {
-    client?.destroy();
-    await gateway?.close(1000);
-    await server?.close();
-    client = undefined;
-    gateway = undefined;
-    server = undefined;
-  });
-  after(async () => {
-    await assertNothingLeaked(baseline, 'the scripted-server tests');
-  });
+for (const variant of PINNED_VARIANTS)
+  describe(
+    `gateway --relay ${variant.name} against a scripted HTTP/2 server`,
+    variant.testOptions,
+    () => {
+      let server: ScriptedServer | undefined;
+      let gateway: Gateway | undefined;
+      let client: http2.ClientHttp2Session | undefined;
+      let baseline: ResourceCounts = new Map();
+      before(() => {
+        baseline = activeResources();
+      });
+      afterEach(async () => {
+        client?.destroy();
+        await gateway?.close(1000);
+        await server?.close();
+        client = undefined;
+        gateway = undefined;
+        server = undefined;
+      });
+      after(async () => {
+        await assertNothingLeaked(baseline, 'the scripted-server tests');
+      });
 
-  const start = async (
-    scripted: ScriptedServer,
-    extra: Partial<GatewayOptions> = {},
-    clientSettings: http2.Settings = {},
-  ): Promise<http2.ClientHttp2Session> => {
-    server = scripted;
-    gateway = await startGateway({
-      host: '127.0.0.1',
-      port: 0,
-      backends: [{ host: '127.0.0.1', port: scripted.port }],
-      relay: 'pinned',
-      health: { intervalMs: 100, timeoutMs: 500, fall: 2, rise: 2 },
-      ...extra,
-    });
-    await gateway.pool.checkAll();
-    client = http2.connect(`http://127.0.0.1:${String(gateway.address.port)}`, {
-      settings: clientSettings,
-    });
-    client.on('error', () => undefined);
-    return client;
-  };
-  const request = encodeConfigRequest({
-    sessionId: randomUUID(),
-    userId: 'ada',
-    operation: { get: ['x'] },
-  });
+      const start = async (
+        scripted: ScriptedServer,
+        extra: Partial<GatewayOptions> = {},
+        clientSettings: http2.Settings = {},
+      ): Promise<http2.ClientHttp2Session> => {
+        server = scripted;
+        gateway = await startGateway({
+          host: '127.0.0.1',
+          port: 0,
+          backends: [{ host: '127.0.0.1', port: scripted.port }],
+          ...variant.options,
+          health: { intervalMs: 100, timeoutMs: 500, fall: 2, rise: 2 },
+          ...extra,
+        });
+        await gateway.pool.checkAll();
+        client = http2.connect(`http://127.0.0.1:${String(gateway.address.port)}`, {
+          settings: clientSettings,
+        });
+        client.on('error', () => undefined);
+        return client;
+      };
+      const request = encodeConfigRequest({
+        sessionId: randomUUID(),
+        userId: 'ada',
+        operation: { get: ['x'] },
+      });
 
-  /** A Config call sent whole, for a test to read or cancel. */
-  const sendConfig = (session: http2.ClientHttp2Session): http2.ClientHttp2Stream => {
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': `${SERVICE}/Config`,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    stream.on('error', () => undefined);
-    stream.end(encodeGrpcMessage(request));
-    return stream;
-  };
+      /** A Config call sent whole, for a test to read or cancel. */
+      const sendConfig = (session: http2.ClientHttp2Session): http2.ClientHttp2Stream => {
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': `${SERVICE}/Config`,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        stream.on('error', () => undefined);
+        stream.end(encodeGrpcMessage(request));
+        return stream;
+      };
 
-  it("keeps the client's table in step when a block that grew the server's never reaches it", async () => {
-    const note = 'from-a-call-the-client-reset';
-    let held: ScriptedCall | undefined;
-    let answered: () => void = () => undefined;
-    const answeredAfterReset = new Promise<void>((resolve) => {
-      answered = resolve;
-    });
-    const session = await start(
-      await startScriptedServer({
-        onCall(call) {
-          // The first call is held; every later reply's headers refer to the entry the
-          // answer to the first added.
-          if (call.index === 1) held = call;
-          else call.reply({ head: Buffer.concat([RESPONSE_HEAD, NEWEST_ENTRY]) });
-        },
-        onReset(call) {
-          // The answer was on its way when the reset came: it adds to the table all the same.
-          call.send(
-            encodeHeaderFrames(
-              call.streamId,
-              Buffer.concat([
-                RESPONSE_HEAD,
-                encodeHeaderBlock([['grpc-status', '1']]),
-                indexedLiteral('x-note', note),
-              ]),
-              true,
-              16_384,
-            ),
+      it("keeps the client's table in step when a block that grew the server's never reaches it", async () => {
+        const note = 'from-a-call-the-client-reset';
+        let held: ScriptedCall | undefined;
+        let answered: () => void = () => undefined;
+        const answeredAfterReset = new Promise<void>((resolve) => {
+          answered = resolve;
+        });
+        const session = await start(
+          await startScriptedServer({
+            onCall(call) {
+              // The first call is held; every later reply's headers refer to the entry the
+              // answer to the first added.
+              if (call.index === 1) held = call;
+              else call.reply({ head: Buffer.concat([RESPONSE_HEAD, NEWEST_ENTRY]) });
+            },
+            onReset(call) {
+              // The answer was on its way when the reset came: it adds to the table all the same.
+              call.send(
+                encodeHeaderFrames(
+                  call.streamId,
+                  Buffer.concat([
+                    RESPONSE_HEAD,
+                    encodeHeaderBlock([['grpc-status', '1']]),
+                    indexedLiteral('x-note', note),
+                  ]),
+                  true,
+                  16_384,
+                ),
+              );
+              answered();
+            },
+          }),
+        );
+        const first = sendConfig(session);
+        while (held === undefined) await sleep(10);
+        first.close(http2.constants.NGHTTP2_CANCEL);
+        await answeredAfterReset;
+
+        for (let call = 0; call < 3; call++) {
+          const reply = await grpcCall(session, `${SERVICE}/Config`, request, { timeoutMs: 5000 });
+          assert.equal(reply.status, 0, `call ${String(call)}: ${reply.message}`);
+          assert.equal(
+            reply.headers['x-note'],
+            note,
+            `call ${String(call)} has its server's header`,
           );
-          answered();
-        },
-      }),
-    );
-    const first = sendConfig(session);
-    while (held === undefined) await sleep(10);
-    first.close(http2.constants.NGHTTP2_CANCEL);
-    await answeredAfterReset;
+        }
+        assert.equal(session.destroyed, false, 'the client connection is still up');
+      });
 
-    for (let call = 0; call < 3; call++) {
-      const reply = await grpcCall(session, `${SERVICE}/Config`, request, { timeoutMs: 5000 });
-      assert.equal(reply.status, 0, `call ${String(call)}: ${reply.message}`);
-      assert.equal(reply.headers['x-note'], note, `call ${String(call)} has its server's header`);
-    }
-    assert.equal(session.destroyed, false, 'the client connection is still up');
-  });
+      it('masks the backend token in a padded DATA frame and gives the server the padding back', async () => {
+        const token = 'scripted-backend-token-0123456789';
+        const padding = 40;
+        let paddedOn = 0;
+        const scripted = await startScriptedServer({
+          onCall(call) {
+            paddedOn = call.streamId;
+            call.reply({ pairs: [{ key: 'token', value: token }], padding });
+          },
+        });
+        const session = await start(scripted, { backendToken: token });
+        const reply = await grpcCall(session, `${SERVICE}/Config`, request, { timeoutMs: 5000 });
+        assert.equal(reply.status, 0, reply.message);
+        const body = Buffer.concat(reply.messages);
+        assert.ok(!body.includes(token));
+        assert.equal(
+          decodeConfigResponse(body).pairs.find((pair) => pair.key === 'token')?.value,
+          '*'.repeat(token.length),
+        );
+        // The pad length byte and the padding: the client never sees them, so never gives credit.
+        const refund = padding + 1;
+        const deadline = Date.now() + 2000;
+        const refunded = (): boolean =>
+          scripted.windowUpdates.some(([id, size]) => id === 0 && size === refund) &&
+          scripted.windowUpdates.some(([id, size]) => id === paddedOn && size === refund);
+        while (!refunded() && Date.now() < deadline) await sleep(10);
+        assert.ok(
+          refunded(),
+          `WINDOW_UPDATEs at the server: ${JSON.stringify(scripted.windowUpdates)}`,
+        );
+      });
 
-  it('masks the backend token in a padded DATA frame and gives the server the padding back', async () => {
-    const token = 'scripted-backend-token-0123456789';
-    const padding = 40;
-    let paddedOn = 0;
-    const scripted = await startScriptedServer({
-      onCall(call) {
-        paddedOn = call.streamId;
-        call.reply({ pairs: [{ key: 'token', value: token }], padding });
-      },
-    });
-    const session = await start(scripted, { backendToken: token });
-    const reply = await grpcCall(session, `${SERVICE}/Config`, request, { timeoutMs: 5000 });
-    assert.equal(reply.status, 0, reply.message);
-    const body = Buffer.concat(reply.messages);
-    assert.ok(!body.includes(token));
-    assert.equal(
-      decodeConfigResponse(body).pairs.find((pair) => pair.key === 'token')?.value,
-      '*'.repeat(token.length),
-    );
-    // The pad length byte and the padding: the client never sees them, so never gives credit.
-    const refund = padding + 1;
-    const deadline = Date.now() + 2000;
-    const refunded = (): boolean =>
-      scripted.windowUpdates.some(([id, size]) => id === 0 && size === refund) &&
-      scripted.windowUpdates.some(([id, size]) => id === paddedOn && size === refund);
-    while (!refunded() && Date.now() < deadline) await sleep(10);
-    assert.ok(
-      refunded(),
-      `WINDOW_UPDATEs at the server: ${JSON.stringify(scripted.windowUpdates)}`,
-    );
-  });
+      it('gives the server back the credit of bytes held for a call the client cancels', async () => {
+        const token = 'scripted-backend-token-0123456789';
+        const start10 = token.slice(0, 10);
+        const scripted = await startScriptedServer({
+          onCall(call) {
+            // A message announced at 100 bytes, cut after what may be the start of the token.
+            const prefix = Buffer.from([0, 0, 0, 0, 100]);
+            call.send([
+              ...encodeHeaderFrames(call.streamId, RESPONSE_HEAD, false, 16_384),
+              encodeFrame(
+                FrameType.DATA,
+                0,
+                call.streamId,
+                Buffer.concat([prefix, Buffer.from(`abc${start10}`)]),
+              ),
+            ]);
+          },
+        });
+        const session = await start(scripted, { backendToken: token });
+        const stream = sendConfig(session);
+        const received: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => received.push(chunk));
+        await once(stream, 'response');
+        while (Buffer.concat(received).length < 8) await sleep(10);
+        await sleep(50);
+        assert.equal(
+          Buffer.concat(received).toString('latin1').slice(5),
+          'abc',
+          'the possible start waits',
+        );
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        const deadline = Date.now() + 2000;
+        const refunded = (): boolean =>
+          scripted.windowUpdates.some(([id, size]) => id === 0 && size === start10.length);
+        while (!refunded() && Date.now() < deadline) await sleep(10);
+        assert.ok(
+          refunded(),
+          `WINDOW_UPDATEs at the server: ${JSON.stringify(scripted.windowUpdates)}`,
+        );
+      });
 
-  it('gives the server back the credit of bytes held for a call the client cancels', async () => {
-    const token = 'scripted-backend-token-0123456789';
-    const start10 = token.slice(0, 10);
-    const scripted = await startScriptedServer({
-      onCall(call) {
-        // A message announced at 100 bytes, cut after what may be the start of the token.
-        const prefix = Buffer.from([0, 0, 0, 0, 100]);
-        call.send([
-          ...encodeHeaderFrames(call.streamId, RESPONSE_HEAD, false, 16_384),
-          encodeFrame(
-            FrameType.DATA,
-            0,
-            call.streamId,
-            Buffer.concat([prefix, Buffer.from(`abc${start10}`)]),
-          ),
-        ]);
-      },
-    });
-    const session = await start(scripted, { backendToken: token });
-    const stream = sendConfig(session);
-    const received: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => received.push(chunk));
-    await once(stream, 'response');
-    while (Buffer.concat(received).length < 8) await sleep(10);
-    await sleep(50);
-    assert.equal(
-      Buffer.concat(received).toString('latin1').slice(5),
-      'abc',
-      'the possible start waits',
-    );
-    stream.close(http2.constants.NGHTTP2_CANCEL);
-    const deadline = Date.now() + 2000;
-    const refunded = (): boolean =>
-      scripted.windowUpdates.some(([id, size]) => id === 0 && size === start10.length);
-    while (!refunded() && Date.now() < deadline) await sleep(10);
-    assert.ok(
-      refunded(),
-      `WINDOW_UPDATEs at the server: ${JSON.stringify(scripted.windowUpdates)}`,
-    );
-  });
-
-  it('tells each side no larger HPACK table than the gateway mirrors of it', async () => {
-    const huge = 1 << 20;
-    const scripted = await startScriptedServer({
-      onCall(call) {
-        call.reply();
-      },
-      settings: [[Setting.HEADER_TABLE_SIZE, huge]],
-    });
-    const session = await start(scripted, {}, { headerTableSize: huge });
-    const reply = await grpcCall(session, `${SERVICE}/Config`, request, { timeoutMs: 5000 });
-    assert.equal(reply.status, 0, reply.message);
-    // 64 KiB: the table the gateway keeps a copy of, each way.
-    assert.equal(session.remoteSettings.headerTableSize, 65_536);
-    const announced = scripted.settingsReceived
-      .flat()
-      .filter(([id]) => id === Setting.HEADER_TABLE_SIZE)
-      .map(([, size]) => size);
-    assert.ok(announced.includes(65_536), `the server read ${JSON.stringify(announced)}`);
-    assert.ok(!announced.includes(huge));
-  });
-});
+      it('tells each side no larger HPACK table than the gateway mirrors of it', async () => {
+        const huge = 1 << 20;
+        const scripted = await startScriptedServer({
+          onCall(call) {
+            call.reply();
+          },
+          settings: [[Setting.HEADER_TABLE_SIZE, huge]],
+        });
+        const session = await start(scripted, {}, { headerTableSize: huge });
+        const reply = await grpcCall(session, `${SERVICE}/Config`, request, { timeoutMs: 5000 });
+        assert.equal(reply.status, 0, reply.message);
+        // 64 KiB: the table the gateway keeps a copy of, each way.
+        assert.equal(session.remoteSettings.headerTableSize, 65_536);
+        const announced = scripted.settingsReceived
+          .flat()
+          .filter(([id]) => id === Setting.HEADER_TABLE_SIZE)
+          .map(([, size]) => size);
+        assert.ok(announced.includes(65_536), `the server read ${JSON.stringify(announced)}`);
+        assert.ok(!announced.includes(huge));
+      });
+    },
+  );

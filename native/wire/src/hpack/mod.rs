@@ -53,7 +53,7 @@ pub fn checked_limit(value: f64, what: &str) -> Result<u32, String> {
 }
 
 /// `String(value)` for a JavaScript number, for error messages.
-fn js_number_text(value: f64) -> String {
+pub(crate) fn js_number_text(value: f64) -> String {
     if value.is_nan() {
         return "NaN".to_owned();
     }

@@ -214,6 +214,7 @@ pub fn format_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::test_bytes::framed;
 
     /// What the decoder reports for `chunks`, as text: "start 3", "start 3 z" (compressed),
     /// "data 616263", "end"; and the error, if any.
@@ -238,13 +239,6 @@ mod tests {
             }
         }
         (events, None)
-    }
-
-    fn framed(body: &[u8], compressed: bool) -> Vec<u8> {
-        let mut message = vec![u8::from(compressed)];
-        message.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        message.extend_from_slice(body);
-        message
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod grpc_frame;
 pub mod message;
 pub mod peek;
 pub mod proto;
+pub mod response;
 pub mod spark_connect;
 #[cfg(test)]
 mod test_bytes;
@@ -20,6 +21,7 @@ mod test_bytes;
 pub use grpc_frame::{GrpcEvent, GrpcMessageDecoder};
 pub use peek::FirstMessagePeek;
 pub use proto::{scan_message, CapturedField, FieldScanner, Oversized, ScanSpec};
+pub use response::{response_names_operations, ResponseIds, ResponseScan};
 pub use spark_connect::{read_routing_fields, scan_request, Method, RoutingFields};
 
 /// The GatewayError code of a scan error.

@@ -45,6 +45,19 @@ impl FirstMessagePeek {
         }
     }
 
+    /// The peek as `new` makes it, for another call, keeping the buffers it grew.
+    pub fn reset(&mut self, method: Method, max_message_bytes: u64, whole_message_bytes: u64) {
+        self.method = method;
+        self.whole_message_bytes = whole_message_bytes;
+        self.decoder = GrpcMessageDecoder::new(max_message_bytes);
+        self.scanner = None;
+        self.captured.clear();
+        self.first_length = 0;
+        self.first_message_done = false;
+        self.compressed = false;
+        self.failed = None;
+    }
+
     /// A peek at a request of the method named `name`, read as GENERIC_ROUTING when the table
     /// does not know it.
     pub fn for_method_name(name: &str, max_message_bytes: u64, whole_message_bytes: u64) -> Self {
@@ -169,11 +182,7 @@ mod tests {
 
     use super::*;
     use crate::scan::scan_request;
-    use crate::scan::test_bytes::len_field;
-
-    fn framed(body: &[u8]) -> Vec<u8> {
-        [&[0][..], &(body.len() as u32).to_be_bytes(), body].concat()
-    }
+    use crate::scan::test_bytes::{framed, len_field};
 
     /// An ExecutePlanRequest as Spark's clients write it: session_id, user_context, plan,
     /// client_type, operation_id, client_observed_server_side_session_id, in number order.
@@ -225,7 +234,7 @@ mod tests {
             let expected = scan_request(method, &body).unwrap();
             assert!(expected.user_id.is_some());
             // A second message follows, as on a client stream.
-            let stream = [framed(&body), framed(b"\x0a\x01x")].concat();
+            let stream = [framed(&body, false), framed(b"\x0a\x01x", false)].concat();
             let first_end = 5 + body.len();
             for cut in 0..=stream.len() {
                 let mut peek = FirstMessagePeek::for_method_name(method, MAX, WHOLE);
@@ -261,7 +270,7 @@ mod tests {
     #[test]
     fn routes_a_large_message_once_its_encoder_is_past_field_2() {
         let body = execute_plan(&vec![b'p'; 100_000]);
-        let stream = framed(&body);
+        let stream = framed(&body, false);
         // Field 3's tag: the first byte after session_id and user_context.
         let user = [len_field(1, b"alice"), len_field(2, "Alice ✓".as_bytes())].concat();
         let field3 = 5
@@ -306,7 +315,7 @@ mod tests {
         // Past field 2 without fields 1 and 2: routable, and without them, as in the TypeScript.
         let late = [len_field(3, &[0; 100]), len_field(1, b"s")].concat();
         let mut peek = FirstMessagePeek::new(Method::Config, MAX, 10);
-        peek.push(&framed(&late)[..8]).unwrap();
+        peek.push(&framed(&late, false)[..8]).unwrap();
         assert!(peek.routable());
         assert_eq!(peek.routing_fields().unwrap(), RoutingFields::default());
     }
@@ -314,7 +323,7 @@ mod tests {
     #[test]
     fn refuses_a_message_over_the_size_limit() {
         let body = execute_plan(b"SELECT 1");
-        let stream = framed(&body);
+        let stream = framed(&body, false);
         let max = body.len() as u64 - 1;
         for cut in 0..5 {
             let mut peek = FirstMessagePeek::new(Method::ExecutePlan, max, WHOLE);
@@ -329,7 +338,7 @@ mod tests {
             assert_eq!(peek.push(b""), Err(error));
         }
         // A later message over the limit is refused too, once the first was read.
-        let stream = [framed(b"\x0a\x01s"), framed(&body)].concat();
+        let stream = [framed(b"\x0a\x01s", false), framed(&body, false)].concat();
         let mut peek = FirstMessagePeek::new(Method::ExecutePlan, max, WHOLE);
         peek.push(&stream[..8]).unwrap();
         assert!(peek.routable());
@@ -342,7 +351,7 @@ mod tests {
     #[test]
     fn waits_on_every_truncated_prefix() {
         let body = execute_plan(b"SELECT 1");
-        let stream = framed(&body);
+        let stream = framed(&body, false);
         for cut in 0..stream.len() {
             let mut peek = FirstMessagePeek::new(Method::ExecutePlan, MAX, WHOLE);
             peek.push(&stream[..cut]).unwrap();
@@ -362,7 +371,7 @@ mod tests {
     fn reports_a_malformed_first_message_when_its_bytes_arrive() {
         // A field claiming more bytes than the message has, at byte 2 of the body.
         let body = [len_field(1, b"s"), vec![0x12, 0x09, 0x0a]].concat();
-        let stream = framed(&body);
+        let stream = framed(&body, false);
         let expected = "malformed protobuf in the Config request at byte 3: field 2 claims 9 bytes but only 1 remain";
         for cut in 0..=stream.len() {
             let mut peek = FirstMessagePeek::new(Method::Config, MAX, WHOLE);
@@ -382,11 +391,11 @@ mod tests {
                 (ErrorCode::MalformedMessage, expected)
             );
             assert!(!peek.routable());
-            assert_eq!(peek.push(&framed(b"")), Err(error));
+            assert_eq!(peek.push(&framed(b"", false)), Err(error));
         }
         // A routing field that is not UTF-8 is refused when the fields are read.
         let mut peek = FirstMessagePeek::new(Method::Config, MAX, WHOLE);
-        peek.push(&framed(&len_field(1, b"\xff"))).unwrap();
+        peek.push(&framed(&len_field(1, b"\xff"), false)).unwrap();
         assert!(peek.routable());
         assert_eq!(
             peek.routing_fields().unwrap_err().message,
@@ -397,7 +406,7 @@ mod tests {
     #[test]
     fn lets_a_framing_error_later_in_a_chunk_win_as_the_typescript_does() {
         // The first message is malformed; the next header in the same chunk is not gRPC.
-        let stream = [framed(&[0x80]), b"GET / HTTP/1.1".to_vec()].concat();
+        let stream = [framed(&[0x80], false), b"GET / HTTP/1.1".to_vec()].concat();
         let mut peek = FirstMessagePeek::new(Method::Config, MAX, WHOLE);
         let error = peek.push(&stream).unwrap_err();
         assert!(
@@ -420,7 +429,7 @@ mod tests {
             &[1][..],
             &(gzip.len() as u32).to_be_bytes(),
             gzip,
-            &framed(b""),
+            &framed(b"", false),
         ]
         .concat();
         for cut in 0..=stream.len() {
@@ -439,12 +448,15 @@ mod tests {
     fn routes_an_empty_first_message_and_unknown_methods_generically() {
         let mut peek = FirstMessagePeek::for_method_name("NotAMethod", MAX, WHOLE);
         assert_eq!(peek.method(), GENERIC_ROUTING);
-        peek.push(&framed(b"")).unwrap();
+        peek.push(&framed(b"", false)).unwrap();
         assert!(peek.routable() && peek.first_message_done());
         assert_eq!(peek.routing_fields().unwrap(), RoutingFields::default());
         let mut peek = FirstMessagePeek::for_method_name("NotAMethod", MAX, WHOLE);
-        peek.push(&framed(&[len_field(1, b"s"), len_field(6, b"op")].concat()))
-            .unwrap();
+        peek.push(&framed(
+            &[len_field(1, b"s"), len_field(6, b"op")].concat(),
+            false,
+        ))
+        .unwrap();
         let fields = peek.routing_fields().unwrap();
         assert_eq!((fields.session_id, fields.operation_id), (Some("s"), None));
     }

@@ -427,6 +427,12 @@ pub struct CapturedFields {
 }
 
 impl CapturedFields {
+    /// Forgets every occurrence, keeping the buffers for the next message.
+    pub fn clear(&mut self) {
+        self.values.clear();
+        self.fields.clear();
+    }
+
     /// Complete occurrences in the order they appeared, with their places in `capture`; a value
     /// still arriving is not among them.
     pub fn iter(&self) -> impl Iterator<Item = (usize, CapturedField<'_>)> + '_ {

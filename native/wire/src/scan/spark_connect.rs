@@ -1,7 +1,8 @@
-//! The request side of what the gateway knows of Spark Connect, as `src/gateway/wire/spark-connect.ts`:
-//! which fields of each SparkConnectService request name its session, user and operation, and
-//! `read_routing_fields`, which reads them from a whole request message (and
-//! `read_captured_routing_fields` from what an incremental scan captured). Field numbers are Spark's
+//! What the gateway knows of Spark Connect, as `src/gateway/wire/spark-connect.ts`: which fields
+//! of each SparkConnectService request name its session, user and operation, and which fields of
+//! its responses name the server's ids; `read_routing_fields`, which reads a whole request message
+//! (and `read_captured_routing_fields` what an incremental scan captured). Responses are read in
+//! `response`. Field numbers are Spark's
 //! (sql/connect/common/src/main/protobuf/spark/connect/base.proto).
 
 use std::borrow::Cow;
@@ -37,46 +38,108 @@ impl RequestFields {
     };
 }
 
-/// What the scan of one method's requests needs, made once at compile time.
-struct MethodInfo {
-    name: &'static str,
-    request: RequestFields,
-    subject: &'static str,
-    /// session_id, user_context, then the request's other fields, in `capture_len` places.
-    capture: [u32; 5],
-    capture_len: usize,
+/// Response field numbers: every response names its session; the rest only some responses carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResponseFields {
+    pub session_id: u32,
+    pub server_side_session_id: Option<u32>,
+    pub operation_id: Option<u32>,
+    pub new_session_id: Option<u32>,
+    pub new_server_side_session_id: Option<u32>,
 }
 
-impl MethodInfo {
-    const fn new(name: &'static str, subject: &'static str, request: RequestFields) -> Self {
-        let mut capture = [SESSION_ID_FIELD, USER_CONTEXT_FIELD, 0, 0, 0];
-        let mut capture_len = 2;
-        let others = [
-            request.operation_id,
-            request.observed_server_side_session_id,
-            request.new_session_id,
-        ];
-        let mut index = 0;
-        while index < others.len() {
-            if let Some(field) = others[index] {
-                capture[capture_len] = field;
-                capture_len += 1;
-            }
-            index += 1;
-        }
-        MethodInfo {
-            name,
-            request,
-            subject,
-            capture,
-            capture_len,
+impl ResponseFields {
+    const fn session(session_id: u32) -> Self {
+        ResponseFields {
+            session_id,
+            server_side_session_id: None,
+            operation_id: None,
+            new_session_id: None,
+            new_server_side_session_id: None,
         }
     }
 }
 
-/// Declares the methods once: the enum, its names, and the table of their request fields.
+/// The fields one scan captures, in the TypeScript's order, and how many there are.
+#[derive(Clone, Copy)]
+struct Capture {
+    fields: [u32; 5],
+    len: usize,
+}
+
+impl Capture {
+    /// The defined ones of `fields`, as `definedFields` in the TypeScript.
+    const fn defined(fields: [Option<u32>; 5]) -> Self {
+        let mut capture = Capture {
+            fields: [0; 5],
+            len: 0,
+        };
+        let mut index = 0;
+        while index < fields.len() {
+            if let Some(field) = fields[index] {
+                capture.fields[capture.len] = field;
+                capture.len += 1;
+            }
+            index += 1;
+        }
+        capture
+    }
+
+    fn spec(&self, subject: &'static str) -> ScanSpec<'_> {
+        ScanSpec::new(&self.fields[..self.len], subject)
+    }
+}
+
+/// What the scans of one method's requests and responses need, made once at compile time.
+struct MethodInfo {
+    name: &'static str,
+    request: RequestFields,
+    subject: &'static str,
+    /// session_id, user_context, then the request's other fields.
+    capture: Capture,
+    response: ResponseFields,
+    response_subject: &'static str,
+    response_capture: Capture,
+}
+
+impl MethodInfo {
+    const fn new(
+        name: &'static str,
+        [subject, response_subject]: [&'static str; 2],
+        request: RequestFields,
+        response: ResponseFields,
+    ) -> Self {
+        MethodInfo {
+            name,
+            request,
+            subject,
+            capture: Capture::defined([
+                Some(SESSION_ID_FIELD),
+                Some(USER_CONTEXT_FIELD),
+                request.operation_id,
+                request.observed_server_side_session_id,
+                request.new_session_id,
+            ]),
+            response,
+            response_subject,
+            response_capture: Capture::defined([
+                Some(response.session_id),
+                response.server_side_session_id,
+                response.operation_id,
+                response.new_session_id,
+                response.new_server_side_session_id,
+            ]),
+        }
+    }
+}
+
+/// Declares the methods once: the enum, its names, and the table of their request fields and,
+/// after `=>`, their response fields.
 macro_rules! spark_connect_methods {
-    ($($(#[$doc:meta])* $name:ident { $($key:ident: $field:expr),* $(,)? },)*) => {
+    ($(
+        $(#[$doc:meta])* $name:ident { $($key:ident: $field:expr),* $(,)? }
+            => { session_id: $session:expr $(, $response_key:ident: $response_field:expr)* $(,)? },
+    )*) => {
         /// A SparkConnectService method.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Method {
@@ -98,28 +161,52 @@ macro_rules! spark_connect_methods {
         static METHODS: [MethodInfo; Method::ALL.len()] = [$(
             MethodInfo::new(
                 stringify!($name),
-                concat!("the ", stringify!($name), " request"),
+                [
+                    concat!("the ", stringify!($name), " request"),
+                    concat!("the ", stringify!($name), " response"),
+                ],
                 RequestFields { $($key: Some($field),)* ..RequestFields::NONE },
+                ResponseFields {
+                    $($response_key: Some($response_field),)*
+                    ..ResponseFields::session($session)
+                },
             ),
         )*];
     };
 }
 
 spark_connect_methods! {
-    ExecutePlan { operation_id: 6, observed_server_side_session_id: 8 },
-    AnalyzePlan { observed_server_side_session_id: 17 },
-    Config { observed_server_side_session_id: 8 },
-    AddArtifacts { observed_server_side_session_id: 7 },
-    ArtifactStatus { observed_server_side_session_id: 5 },
+    ExecutePlan { operation_id: 6, observed_server_side_session_id: 8 }
+        => { session_id: 1, server_side_session_id: 15, operation_id: 12 },
+    AnalyzePlan { observed_server_side_session_id: 17 }
+        => { session_id: 1, server_side_session_id: 15 },
+    Config { observed_server_side_session_id: 8 }
+        => { session_id: 1, server_side_session_id: 4 },
+    AddArtifacts { observed_server_side_session_id: 7 }
+        => { session_id: 2, server_side_session_id: 3 },
+    ArtifactStatus { observed_server_side_session_id: 5 }
+        => { session_id: 2, server_side_session_id: 3 },
     /// operation_id = 6 shares a oneof with operation_tag = 5.
-    Interrupt { operation_id: 6, observed_server_side_session_id: 7 },
-    ReattachExecute { operation_id: 3, observed_server_side_session_id: 6 },
-    ReleaseExecute { operation_id: 3, observed_server_side_session_id: 7 },
+    Interrupt { operation_id: 6, observed_server_side_session_id: 7 }
+        => { session_id: 1, server_side_session_id: 3 },
+    /// Answered with ExecutePlanResponses, as ExecutePlan is.
+    ReattachExecute { operation_id: 3, observed_server_side_session_id: 6 }
+        => { session_id: 1, server_side_session_id: 15, operation_id: 12 },
+    ReleaseExecute { operation_id: 3, observed_server_side_session_id: 7 }
+        => { session_id: 1, server_side_session_id: 3, operation_id: 2 },
     /// Has no client_observed_server_side_session_id.
-    ReleaseSession {},
-    FetchErrorDetails { observed_server_side_session_id: 5 },
-    CloneSession { observed_server_side_session_id: 5, new_session_id: 4 },
-    GetStatus { observed_server_side_session_id: 4 },
+    ReleaseSession {} => { session_id: 1, server_side_session_id: 2 },
+    FetchErrorDetails { observed_server_side_session_id: 5 }
+        => { session_id: 4, server_side_session_id: 3 },
+    CloneSession { observed_server_side_session_id: 5, new_session_id: 4 }
+        => {
+            session_id: 1,
+            server_side_session_id: 2,
+            new_session_id: 3,
+            new_server_side_session_id: 4,
+        },
+    GetStatus { observed_server_side_session_id: 4 }
+        => { session_id: 1, server_side_session_id: 2 },
 }
 
 /// The method whose request fields are read for a method the table does not know: the gateway's
@@ -143,7 +230,17 @@ impl Method {
     /// What `read_routing_fields` scans a request of this method for.
     pub fn request_scan_spec(self) -> ScanSpec<'static> {
         let info = self.info();
-        ScanSpec::new(&info.capture[..info.capture_len], info.subject)
+        info.capture.spec(info.subject)
+    }
+
+    pub fn response(self) -> ResponseFields {
+        self.info().response
+    }
+
+    /// What a response of this method is scanned for: all of its response fields.
+    pub fn response_scan_spec(self) -> ScanSpec<'static> {
+        let info = self.info();
+        info.response_capture.spec(info.response_subject)
     }
 }
 
@@ -230,32 +327,12 @@ impl<'a> Occurrences<'a> {
     fn read(self, method: Method, oversized: Oversized) -> Result<RoutingFields<'a>, ScanError> {
         let spec = method.request_scan_spec();
         let subject = spec.subject;
-        let reject_oversized = |field: u32, name: &str| {
-            match spec.place(field) {
-            Some(place) if oversized.contains(place) => Err(ScanError {
-                code: ErrorCode::BadRequest,
-                message: format!(
-                    "{subject} has a {name} (field {field}) too long for the gateway to read; Spark Connect sends ids of a few dozen bytes"
-                ),
-            }),
-            _ => Ok(()),
-        }
-        };
         let last_string = |field: Option<u32>, name: &str| {
             let Some(field) = field else {
                 return Ok(None);
             };
-            reject_oversized(field, name)?;
-            let Some((start, value)) = spec.place(field).and_then(|place| self.last[place]) else {
-                return Ok(None);
-            };
-            decode_utf8(value).map(Some).ok_or_else(|| {
-                ScanError::malformed(
-                    subject,
-                    start,
-                    format_args!("{name} (field {field}) is not valid UTF-8"),
-                )
-            })
+            let last = spec.place(field).and_then(|place| self.last[place]);
+            last_string(&spec, oversized, field, name, last)
         };
         let request = method.request();
         let mut out = RoutingFields {
@@ -268,7 +345,7 @@ impl<'a> Occurrences<'a> {
             new_session_id: last_string(request.new_session_id, "new_session_id")?,
             ..RoutingFields::default()
         };
-        reject_oversized(USER_CONTEXT_FIELD, "user_context")?;
+        reject_oversized(&spec, oversized, USER_CONTEXT_FIELD, "user_context")?;
         match &self.contexts[..self.context_count] {
             [] => {}
             [only] => {
@@ -285,6 +362,47 @@ impl<'a> Occurrences<'a> {
             }
         }
         Ok(out)
+    }
+}
+
+/// A string field as the TypeScript's `lastString` reads it from the last LEN occurrence (its tag's
+/// offset and value): refused when an occurrence was too long to capture or it is not UTF-8.
+pub(crate) fn last_string<'v>(
+    spec: &ScanSpec<'_>,
+    oversized: Oversized,
+    field: u32,
+    name: &str,
+    last: Option<(usize, &'v [u8])>,
+) -> Result<Option<&'v str>, ScanError> {
+    reject_oversized(spec, oversized, field, name)?;
+    let Some((start, value)) = last else {
+        return Ok(None);
+    };
+    decode_utf8(value).map(Some).ok_or_else(|| {
+        ScanError::malformed(
+            spec.subject,
+            start,
+            format_args!("{name} (field {field}) is not valid UTF-8"),
+        )
+    })
+}
+
+/// An id too long to capture would be the one the server keeps, so reading on would misroute.
+fn reject_oversized(
+    spec: &ScanSpec<'_>,
+    oversized: Oversized,
+    field: u32,
+    name: &str,
+) -> Result<(), ScanError> {
+    match spec.place(field) {
+        Some(place) if oversized.contains(place) => Err(ScanError {
+            code: ErrorCode::BadRequest,
+            message: format!(
+                "{} has a {name} (field {field}) too long for the gateway to read; Spark Connect sends ids of a few dozen bytes",
+                spec.subject
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -368,6 +486,65 @@ mod tests {
         }
         assert_eq!(Method::from_name("executePlan"), None);
         assert_eq!(Method::from_name("toString"), None);
+    }
+
+    #[test]
+    fn has_the_typescript_response_fields() {
+        let table: Vec<_> = Method::ALL
+            .iter()
+            .map(|method| {
+                let response = method.response();
+                (
+                    method.name(),
+                    response.session_id,
+                    response.server_side_session_id,
+                    response.operation_id,
+                    response.new_session_id,
+                    response.new_server_side_session_id,
+                )
+            })
+            .collect();
+        assert_eq!(
+            table,
+            vec![
+                ("ExecutePlan", 1, Some(15), Some(12), None, None),
+                ("AnalyzePlan", 1, Some(15), None, None, None),
+                ("Config", 1, Some(4), None, None, None),
+                ("AddArtifacts", 2, Some(3), None, None, None),
+                ("ArtifactStatus", 2, Some(3), None, None, None),
+                ("Interrupt", 1, Some(3), None, None, None),
+                ("ReattachExecute", 1, Some(15), Some(12), None, None),
+                ("ReleaseExecute", 1, Some(3), Some(2), None, None),
+                ("ReleaseSession", 1, Some(2), None, None, None),
+                ("FetchErrorDetails", 4, Some(3), None, None, None),
+                ("CloneSession", 1, Some(2), None, Some(3), Some(4)),
+                ("GetStatus", 1, Some(2), None, None, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn builds_response_scan_specs_as_the_typescript_does() {
+        // Every response field is captured, in the order responseScanSpec lists them.
+        let spec = Method::ExecutePlan.response_scan_spec();
+        assert_eq!(spec.capture, &[1, 15, 12]);
+        assert_eq!(spec.subject, "the ExecutePlan response");
+        assert_eq!(
+            (spec.max_capture_bytes, spec.max_occurrences),
+            (64 * 1024, 16)
+        );
+        assert_eq!(
+            Method::ReleaseExecute.response_scan_spec().capture,
+            &[1, 3, 2]
+        );
+        assert_eq!(
+            Method::CloneSession.response_scan_spec().capture,
+            &[1, 2, 3, 4]
+        );
+        assert_eq!(
+            Method::FetchErrorDetails.response_scan_spec().capture,
+            &[4, 3]
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ import { plainResponse } from './answers.ts';
 import type { FrameOutput } from './frame-output.ts';
 import type { MixedClients } from './mixed-clients.ts';
 import {
+  checkPinnedIdentity,
   completeCall,
   createPinnedStream,
   requestHead,
@@ -91,12 +92,7 @@ export interface PinnedCalls {
   drop(stream: PinnedStream): void;
 }
 
-const WHOLE_FIRST_MESSAGE_BYTES = 256 * 1024;
-/** A user id quoted in an error is cut to this many characters. */
-const QUOTED_ID_CHARS = 64;
-
-const shortened = (id: string): string =>
-  id.length > QUOTED_ID_CHARS ? `${id.slice(0, QUOTED_ID_CHARS)}…` : id;
+export const WHOLE_FIRST_MESSAGE_BYTES = 256 * 1024;
 
 /** The request headers the authenticator reads, from a decoded header list. */
 function authenticationHeaders(fields: readonly HeaderField[]): { authorization?: string } {
@@ -326,25 +322,13 @@ export function createPinnedCalls(link: PinnedCallsLink): PinnedCalls {
     );
   }
 
-  /**
-   * With client authentication the terminating relay writes the verified identity into the
-   * request's user_context; a pinned connection passes the request through unchanged, so its
-   * user id must already be that identity, or the server would take the call as another user's.
-   */
+  /** Whether the request's user id must be the caller's verified identity (checkPinnedIdentity). */
   function checksIdentity(stream: PinnedStream): boolean {
     return deps.rewriteUserId && stream.call.principal !== '';
   }
 
   function checkIdentity(stream: PinnedStream, userId: string | undefined): void {
-    const { principal } = stream.call;
-    // A plugin's method without a user_context is routed with the connection's last session.
-    if (userId === principal || (userId === undefined && stream.method === undefined)) return;
-    throw new GatewayError(
-      'GW_PERMISSION_DENIED',
-      `the ${stream.call.method} request names ${userId === undefined ? 'no user_id' : `user_id "${shortened(userId)}"`} but the caller authenticated as "${principal}"; ` +
-        `this gateway relays connections pinned (--relay pinned) and passes requests through unchanged, so set the client's user id to its identity: ` +
-        `sc://HOST:PORT/;token=TOKEN;user_id=${principal} (PySpark), or run the gateway with --relay terminate, which sets it for the client`,
-    );
+    checkPinnedIdentity(stream.call, stream.method, userId);
   }
 
   function onRouted(stream: PinnedStream, where: Route, key: string): void {

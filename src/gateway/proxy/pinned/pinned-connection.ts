@@ -34,6 +34,7 @@ import {
 import { createHpackDecoder, encodeHeaderBlock } from '../../wire/hpack.ts';
 import type { ClientConnection } from '../front-server.ts';
 import { createAbuseLimits } from './abuse-limits.ts';
+import { holdBackWhileBacklogged } from './back-pressure.ts';
 import { clientFaultCode, createPrefaceReader } from './client-faults.ts';
 import { createFrameOutput } from './frame-output.ts';
 import { connectReadingSlabs, slabFrameBuffers } from './slab-reads.ts';
@@ -52,7 +53,6 @@ export interface PinnedConnection {
 /** Request bytes held for calls not yet routed, per connection. */
 const MAX_HELD_BYTES = 16 * 1024 * 1024;
 const HELD_TOO_MUCH = `more than ${String(MAX_HELD_BYTES)} bytes of calls not yet routed`;
-const MAX_UNSENT_BYTES = 1024 * 1024;
 
 export function relayPinned(
   client: net.Socket,
@@ -140,23 +140,13 @@ export function relayPinned(
   toClient.push(encodeSettings([[Setting.MAX_CONCURRENT_STREAMS, deps.maxConcurrentStreams]]));
   flushClient();
 
-  // A side stops reading only once the other holds more than this unsent: pausing at the
-  // socket's own 16 KiB mark would stop and restart a streamed result at every chunk.
   function flushClient(): void {
     toClient.flush();
-    const reader = upstream;
-    if (client.writableLength > MAX_UNSENT_BYTES && reader !== undefined && !reader.isPaused()) {
-      reader.pause();
-      client.once('drain', () => reader.resume());
-    }
+    holdBackWhileBacklogged(client, upstream);
   }
   function flushUpstream(): void {
     toUpstream.flush();
-    const writer = upstream;
-    if (writer !== undefined && writer.writableLength > MAX_UNSENT_BYTES && !client.isPaused()) {
-      client.pause();
-      writer.once('drain', () => client.resume());
-    }
+    if (upstream !== undefined) holdBackWhileBacklogged(upstream, client);
   }
 
   function failConnection(code: number, kind: string, detail: string): void {

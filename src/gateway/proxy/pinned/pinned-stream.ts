@@ -115,6 +115,34 @@ export function createPinnedStream(
   };
 }
 
+/** A user id quoted in an error is cut to this many characters. */
+const QUOTED_ID_CHARS = 64;
+
+const shortened = (id: string): string =>
+  id.length > QUOTED_ID_CHARS ? `${id.slice(0, QUOTED_ID_CHARS)}…` : id;
+
+/**
+ * With client authentication the terminating relay writes the verified identity into the
+ * request's user_context; a pinned connection passes the request through unchanged, so its
+ * user id must already be that identity, or the server would take the call as another user's.
+ * Throws GW_PERMISSION_DENIED when it is not.
+ */
+export function checkPinnedIdentity(
+  call: Pick<CallRecord, 'method' | 'principal'>,
+  method: SparkConnectMethodName | undefined,
+  userId: string | undefined,
+): void {
+  const { principal } = call;
+  // A plugin's method without a user_context is routed with the connection's last session.
+  if (userId === principal || (userId === undefined && method === undefined)) return;
+  throw new GatewayError(
+    'GW_PERMISSION_DENIED',
+    `the ${call.method} request names ${userId === undefined ? 'no user_id' : `user_id "${shortened(userId)}"`} but the caller authenticated as "${principal}"; ` +
+      `this gateway relays connections pinned (--relay pinned) and passes requests through unchanged, so set the client's user id to its identity: ` +
+      `sc://HOST:PORT/;token=TOKEN;user_id=${principal} (PySpark), or run the gateway with --relay terminate, which sets it for the client`,
+  );
+}
+
 /** Records an answer the gateway gave itself in the call, as the terminating path does. */
 export function noteFailure(stream: PinnedStream, error: unknown): void {
   stream.call.status = grpcStatusOf(error);

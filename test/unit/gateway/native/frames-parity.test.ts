@@ -11,6 +11,7 @@ import {
   encodeFrame,
 } from '../../../../src/gateway/wire/h2-frames.ts';
 import { loadNativeCore, type NativeCore } from '../../../../src/gateway/native/native-core.ts';
+import { cutAt } from '../../../support/cut-bytes.ts';
 import { prerequisiteOptions } from '../../../support/prerequisite.ts';
 import { prng } from '../../../support/prng.ts';
 
@@ -80,16 +81,6 @@ function assertSame(
   const expected = typescriptParse(chunks, maxPayload);
   assert.deepEqual(nativeParse(core, chunks, maxPayload), expected, label);
   return expected;
-}
-
-function cutAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const pieces: Buffer[] = [];
-  let from = 0;
-  for (const cut of [...cuts, bytes.length]) {
-    pieces.push(bytes.subarray(from, cut));
-    from = cut;
-  }
-  return pieces;
 }
 
 // Frames of every size class and the flags the relay looks at; one with the reserved stream bit.

@@ -22,6 +22,7 @@ import {
   encodeExecutePlanRequest,
   encodeReleaseSessionRequest,
 } from '../../../../src/gateway/wire/spark-connect-codecs.ts';
+import { cutAt } from '../../../support/cut-bytes.ts';
 import { prerequisiteOptions } from '../../../support/prerequisite.ts';
 import { prng } from '../../../support/prng.ts';
 
@@ -136,17 +137,6 @@ function assertSame(
   return last.startsWith('routable true') ? 'routable' : 'waiting';
 }
 
-/** `stream` cut at `cuts` (ascending offsets). */
-function cut(stream: Buffer, cuts: readonly number[]): Buffer[] {
-  const chunks: Buffer[] = [];
-  let at = 0;
-  for (const end of [...cuts, stream.length]) {
-    chunks.push(stream.subarray(at, end));
-    at = end;
-  }
-  return chunks;
-}
-
 const finish = (writer: BinaryWriter): Buffer => Buffer.from(writer.finish());
 const identity = { sessionId: 'c0ffee00-0000-4000-8000-000000000001', userId: 'alice' };
 
@@ -195,14 +185,14 @@ describe('native first-message peek parity', prerequisiteOptions(loadNativeCore(
       // A second message follows, as on a client stream.
       const stream = Buffer.concat([encodeGrpcMessage(body), encodeGrpcMessage(body)]);
       for (let at = 0; at <= stream.length; at++) {
-        counts[assertSame(core, method, cut(stream, [at]), GATEWAY, `${method} cut at ${at}`)]++;
+        counts[assertSame(core, method, cutAt(stream, [at]), GATEWAY, `${method} cut at ${at}`)]++;
         const prefix = [stream.subarray(0, at)];
         counts[assertSame(core, method, prefix, GATEWAY, `${method} prefix ${at}`)]++;
       }
       const whole = nativeSteps(core, method, [stream], GATEWAY)[0] ?? '';
       assert.match(whole, /^routable true done true .*"userId":"(alice|user-x)"/);
       const bytes = Array.from({ length: stream.length - 1 }, (_, index) => index + 1);
-      assertSame(core, method, cut(stream, bytes), GATEWAY, `${method} byte by byte`);
+      assertSame(core, method, cutAt(stream, bytes), GATEWAY, `${method} byte by byte`);
     }
     // A prefix shorter than the first message waits; nothing here is refused.
     assert.ok(counts.routable > 1000 && counts.waiting > 400, JSON.stringify(counts));
@@ -217,7 +207,7 @@ describe('native first-message peek parity', prerequisiteOptions(loadNativeCore(
     for (const whole of [1024, WHOLE_MESSAGE_BYTES, body.length, body.length - 1]) {
       const limits = { maxMessageBytes: MAX_MESSAGE_BYTES, wholeMessageBytes: whole };
       for (let at = 0; at < 120; at++) {
-        const chunks = cut(stream, [at, at + 1, 150_000]);
+        const chunks = cutAt(stream, [at, at + 1, 150_000]);
         assertSame(core, 'ExecutePlan', chunks, limits, `whole ${whole} cut at ${at}`);
         const trace = nativeSteps(core, 'ExecutePlan', chunks, limits);
         if (trace[1]?.startsWith('routable true')) steps.early++;
@@ -245,7 +235,8 @@ describe('native first-message peek parity', prerequisiteOptions(loadNativeCore(
         const limits = { maxMessageBytes, wholeMessageBytes: WHOLE_MESSAGE_BYTES };
         for (let at = 0; at <= stream.length; at++) {
           const label = `stream ${index} max ${maxMessageBytes} cut at ${at}`;
-          if (assertSame(core, 'Config', cut(stream, [at]), limits, label) === 'refused') refused++;
+          if (assertSame(core, 'Config', cutAt(stream, [at]), limits, label) === 'refused')
+            refused++;
         }
       }
     }
@@ -257,7 +248,7 @@ describe('native first-message peek parity', prerequisiteOptions(loadNativeCore(
     const body = zlib.gzipSync(executePlan(10));
     const stream = Buffer.concat([encodeGrpcMessage(body, true), encodeGrpcMessage(body)]);
     for (let at = 0; at <= stream.length; at++) {
-      const chunks = cut(stream, [at]);
+      const chunks = cutAt(stream, [at]);
       assert.equal(assertSame(core, 'ExecutePlan', chunks, GATEWAY, `cut at ${at}`), 'compressed');
       // The TypeScript peek, which the caller then hands the call to, reads it.
       assert.equal(
@@ -320,11 +311,11 @@ describe('native first-message peek parity', prerequisiteOptions(loadNativeCore(
       const names = [method, 'ExecutePlan', 'Config', 'CloneSession', 'Unknown'];
       const name = names[random(names.length)] ?? method;
       const label = `round ${round}: ${name} ${stream.toString('hex')} cut at ${cuts.join(',')}`;
-      const ending = assertSame(core, name, cut(stream, cuts), limits, label);
+      const ending = assertSame(core, name, cutAt(stream, cuts), limits, label);
       counts[ending]++;
       // The errors met, from a push or from reading the fields, numbers left out: each is a
       // different rule both sides had to agree on.
-      const last = nativeSteps(core, name, cut(stream, cuts), limits).at(-1) ?? '';
+      const last = nativeSteps(core, name, cutAt(stream, cuts), limits).at(-1) ?? '';
       const problem = /error .*/.exec(last)?.[0];
       if (problem !== undefined)
         problems.add(

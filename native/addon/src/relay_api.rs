@@ -1,0 +1,535 @@
+//! `PinnedEngine` of the NativeCore interface: one pinned client connection (sparkplane-wire's
+//! relay::Engine) driven from `src/gateway/proxy/pinned/native-connection.ts`.
+//!
+//! Every call crosses Node-API once and reports through one Float64Array (`io`) the binding owns:
+//! what to write to each socket as pieces of the chunk just read or of the scratch buffer, and the
+//! events as fixed records of numbers. Only an event that carries text (a call to route, a call's
+//! error message) costs an object, fetched with `eventDetails`. Layout of `io`:
+//!
+//! ```text
+//! [0] client pieces  [1] server pieces  [2] scratch bytes (-1: did not fit, see takeScratch)
+//! [3] events         [4] 1 when the connection is over
+//! then 2 numbers per piece: start (scratch pieces as -(start + 1)), length; client's first
+//! then EVENT_WORDS numbers per event: kind, stream, slot, method (+1, 0 for none), status,
+//!   duration ms, bytes in, bytes out, forwarded (0/1), details (0/1)
+//! ```
+//!
+//! A call returns 0, or the length `io` must have for the output, which then waits for `output`.
+
+// napi-derive registers exports only outside test builds, where the functions then look unused.
+#![cfg_attr(test, allow(dead_code))]
+
+use napi::bindgen_prelude::{Buffer, BufferSlice, Float64ArraySlice};
+use napi::{Error, Result, Status};
+use napi_derive::napi;
+use sparkplane_wire::relay::{Config, Engine, Event, Opened, Output, Piece};
+use sparkplane_wire::scan::Method;
+
+const HEAD_WORDS: usize = 5;
+const EVENT_WORDS: usize = 10;
+
+const FORWARDED: f64 = 1.0;
+const COMPLETED: f64 = 2.0;
+const ROUTE: f64 = 3.0;
+const AUTHENTICATE: f64 = 4.0;
+const OPENED: f64 = 5.0;
+const REJECTED: f64 = 6.0;
+const RELAY_FAILED: f64 = 7.0;
+
+#[napi(object)]
+pub struct PinnedEngineConfig {
+    pub max_concurrent_streams: u32,
+    pub max_message_bytes: f64,
+    pub whole_first_message_bytes: f64,
+    pub backend_token: Option<String>,
+    pub authenticating: bool,
+    pub rewrite_user_id: bool,
+}
+
+/// What the numbers of an event do not say.
+#[napi(object)]
+pub struct PinnedEventDetails {
+    /// The :path (Route, Opened, Completed of a call that is not a SparkConnectService method).
+    pub path: Option<String>,
+    pub principal: Option<String>,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+    pub operation_id: Option<String>,
+    pub compressed_message: Option<Buffer>,
+    pub encoding: Option<String>,
+    pub authorization: Option<String>,
+    /// Opened: 'not-grpc' or 'health-check'; Rejected: the kind.
+    pub kind: Option<String>,
+    pub http_method: Option<String>,
+    pub content_type: Option<String>,
+    /// Completed: grpc-message or the relay's own text; Rejected, RelayFailed: the detail.
+    pub message: Option<String>,
+    /// Completed: the GatewayError code the relay answered with itself.
+    pub fault: Option<String>,
+    pub response_session_id: Option<String>,
+    pub server_side_session_id: Option<String>,
+    pub response_operation_id: Option<String>,
+    pub new_session_id: Option<String>,
+}
+
+/// Octets as a latin1 string, one character per octet, as node:http2 gives header values.
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&byte| char::from(byte)).collect()
+}
+
+/// A text the relay wrote (UTF-8), or octets a peer sent when they are not UTF-8.
+fn text(bytes: &[u8]) -> String {
+    std::str::from_utf8(bytes).map_or_else(|_| latin1(bytes), str::to_owned)
+}
+
+fn empty_details() -> PinnedEventDetails {
+    PinnedEventDetails {
+        path: None,
+        principal: None,
+        session_id: None,
+        user_id: None,
+        operation_id: None,
+        compressed_message: None,
+        encoding: None,
+        authorization: None,
+        kind: None,
+        http_method: None,
+        content_type: None,
+        message: None,
+        fault: None,
+        response_session_id: None,
+        server_side_session_id: None,
+        response_operation_id: None,
+        new_session_id: None,
+    }
+}
+
+fn method_number(method: Option<Method>) -> f64 {
+    method.map_or(0.0, |method| (method as usize + 1) as f64)
+}
+
+#[napi]
+pub struct PinnedEngine {
+    engine: Engine,
+    out: Output,
+    /// The events of the last call, for `eventDetails`.
+    events: Vec<Event>,
+    /// Scratch that did not fit the buffer given, for `takeScratch`.
+    spilled: Option<Vec<u8>>,
+    /// The engine's events are still to be taken (the output of a new call, not a retry).
+    fresh: bool,
+    gone: bool,
+}
+
+#[napi]
+impl PinnedEngine {
+    /// A connection whose client just connected; its first output (the gateway's SETTINGS) is
+    /// fetched with `output`.
+    #[napi(constructor)]
+    pub fn new(config: PinnedEngineConfig, now: f64) -> Self {
+        let mut out = Output::default();
+        let config = Config {
+            max_concurrent_streams: config.max_concurrent_streams,
+            max_message_bytes: config.max_message_bytes as u64,
+            whole_first_message_bytes: config.whole_first_message_bytes as u64,
+            backend_token: config
+                .backend_token
+                .map(|token| token.chars().map(|c| c as u32 as u8).collect()),
+            authenticating: config.authenticating,
+            rewrite_user_id: config.rewrite_user_id,
+        };
+        let engine = Engine::new(config, now, &mut out);
+        PinnedEngine {
+            engine,
+            out,
+            events: Vec::new(),
+            spilled: None,
+            fresh: true,
+            gone: false,
+        }
+    }
+
+    /// Bytes the client sent (changed in place: the output refers to them).
+    #[napi(catch_unwind)]
+    pub fn client_bytes(
+        &mut self,
+        mut chunk: BufferSlice,
+        now: f64,
+        epoch: u32,
+        io: Float64ArraySlice,
+        scratch: BufferSlice,
+    ) -> f64 {
+        self.step(io, scratch, |engine, out| {
+            engine.set_epoch(epoch);
+            engine.client_bytes(&mut chunk, now, out);
+        })
+    }
+
+    /// Bytes the server sent (changed in place: the output refers to them).
+    #[napi(catch_unwind)]
+    pub fn server_bytes(
+        &mut self,
+        mut chunk: BufferSlice,
+        now: f64,
+        io: Float64ArraySlice,
+        scratch: BufferSlice,
+    ) -> f64 {
+        self.step(io, scratch, |engine, out| {
+            engine.server_bytes(&mut chunk, now, out);
+        })
+    }
+
+    /// The output of the last call again (after a call returned the length `io` must have).
+    #[napi]
+    pub fn output(&mut self, io: Float64ArraySlice, scratch: BufferSlice) -> f64 {
+        self.finish(io, scratch)
+    }
+
+    /// The scratch of the last call when it did not fit the buffer given.
+    #[napi]
+    pub fn take_scratch(&mut self) -> Buffer {
+        self.spilled.take().unwrap_or_default().into()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn pin(&mut self, authority: String, io: Float64ArraySlice, scratch: BufferSlice) -> f64 {
+        self.step(io, scratch, |engine, out| {
+            engine.pin(authority.as_bytes(), out);
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn forward(
+        &mut self,
+        stream: u32,
+        slot: u32,
+        cache: bool,
+        server_side_known: bool,
+        io: Float64ArraySlice,
+        scratch: BufferSlice,
+    ) -> f64 {
+        self.step(io, scratch, |engine, out| {
+            engine.forward(stream, slot, cache, server_side_known, out);
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn authenticated(
+        &mut self,
+        stream: u32,
+        principal: String,
+        valid_until: f64,
+        now: f64,
+        io: Float64ArraySlice,
+        scratch: BufferSlice,
+    ) -> f64 {
+        self.step(io, scratch, |engine, out| {
+            engine.authenticated(stream, &principal, valid_until, now, out);
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn answer_error(
+        &mut self,
+        stream: u32,
+        status: i32,
+        message: String,
+        now: f64,
+        io: Float64ArraySlice,
+        scratch: BufferSlice,
+    ) -> f64 {
+        self.step(io, scratch, |engine, out| {
+            engine.answer_error(stream, status, &message, now, out);
+        })
+    }
+
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn answer_frames(
+        &mut self,
+        stream: u32,
+        frames: BufferSlice,
+        data_bytes: u32,
+        status: i32,
+        now: f64,
+        io: Float64ArraySlice,
+        scratch: BufferSlice,
+    ) -> f64 {
+        self.step(io, scratch, |engine, out| {
+            engine.answer_frames(stream, &frames, data_bytes, status, now, out);
+        })
+    }
+
+    /// The length `io` needs as other calls return it, else -1 when the call is gone (the
+    /// client retries it on a new connection) or 0 when the gateway must answer it.
+    #[napi(catch_unwind)]
+    pub fn send_away(&mut self, stream: u32, io: Float64ArraySlice, scratch: BufferSlice) -> f64 {
+        self.begin();
+        let gone = self.engine.send_away(stream, &mut self.out);
+        let needed = self.finish(io, scratch);
+        if needed > 0.0 {
+            // Asked again through `output`; whether the call is gone is the same then.
+            self.gone = gone;
+            return needed;
+        }
+        if gone {
+            -1.0
+        } else {
+            0.0
+        }
+    }
+
+    /// After `send_away` returned a length: whether the call was gone.
+    #[napi(getter)]
+    pub fn sent_away(&self) -> bool {
+        self.gone
+    }
+
+    #[napi(catch_unwind)]
+    pub fn close(&mut self, reason: String, io: Float64ArraySlice, scratch: BufferSlice) -> f64 {
+        self.step(io, scratch, |engine, out| engine.close(&reason, out))
+    }
+
+    /// Ends the connection for a fault of the gateway's own.
+    #[napi(catch_unwind)]
+    pub fn fail(&mut self, detail: String, io: Float64ArraySlice, scratch: BufferSlice) -> f64 {
+        self.step(io, scratch, |engine, out| {
+            engine.fail(&detail, out);
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn server_gone(
+        &mut self,
+        reason: String,
+        now: f64,
+        io: Float64ArraySlice,
+        scratch: BufferSlice,
+    ) -> f64 {
+        self.step(io, scratch, |engine, out| {
+            engine.server_gone(&reason, now, out);
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn client_closed(&mut self, now: f64, io: Float64ArraySlice, scratch: BufferSlice) -> f64 {
+        self.step(io, scratch, |engine, _| engine.client_closed(now))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn expire(
+        &mut self,
+        timeout_ms: f64,
+        now: f64,
+        io: Float64ArraySlice,
+        scratch: BufferSlice,
+    ) -> f64 {
+        self.step(io, scratch, |engine, out| {
+            engine.expire(timeout_ms, now, out);
+        })
+    }
+
+    /// When the oldest call still reading its first message opened (undefined: none).
+    #[napi]
+    pub fn oldest_peeking(&self) -> Option<f64> {
+        self.engine.oldest_peeking()
+    }
+
+    #[napi(getter)]
+    pub fn held_bytes(&self) -> f64 {
+        self.engine.held_bytes() as f64
+    }
+
+    #[napi(getter)]
+    pub fn open_calls(&self) -> u32 {
+        self.engine.open_calls() as u32
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.engine.closed()
+    }
+
+    /// What the numbers of event `index` of the last call do not say.
+    #[napi]
+    pub fn event_details(&self, index: u32) -> Result<PinnedEventDetails> {
+        let Some(event) = self.events.get(index as usize) else {
+            return Err(Error::new(
+                Status::InvalidArg,
+                format!("no event {index} in the last output"),
+            ));
+        };
+        let mut details = empty_details();
+        match event {
+            Event::Route(route) => {
+                details.path = Some(latin1(&route.path));
+                details.principal = Some(route.principal.clone());
+                details.session_id.clone_from(&route.session_id);
+                details.user_id.clone_from(&route.user_id);
+                details.operation_id.clone_from(&route.operation_id);
+                details.compressed_message = route.compressed_message.clone().map(Buffer::from);
+                details.encoding = route.encoding.as_deref().map(latin1);
+            }
+            Event::Authenticate {
+                authorization,
+                path,
+                ..
+            } => {
+                details.path = Some(latin1(path));
+                details.authorization = authorization.as_deref().map(latin1);
+            }
+            Event::Opened { kind, head, .. } => {
+                details.kind = Some(
+                    match kind {
+                        Opened::NotGrpc => "not-grpc",
+                        Opened::HealthCheck => "health-check",
+                    }
+                    .to_owned(),
+                );
+                details.path = Some(latin1(&head.path));
+                details.http_method = Some(latin1(&head.method));
+                details.content_type = Some(latin1(&head.content_type));
+            }
+            Event::Completed(completion) => {
+                if !completion.path.is_empty() {
+                    details.path = Some(text(&completion.path));
+                }
+                details.message = Some(text(&completion.message));
+                details.fault = completion.fault.map(str::to_owned);
+                if let Some(ids) = &completion.ids {
+                    details.response_session_id.clone_from(&ids.session_id);
+                    details
+                        .server_side_session_id
+                        .clone_from(&ids.server_side_session_id);
+                    details.response_operation_id.clone_from(&ids.operation_id);
+                    details.new_session_id.clone_from(&ids.new_session_id);
+                }
+            }
+            Event::Rejected { kind, detail } => {
+                details.kind = Some((*kind).to_owned());
+                details.message = Some(detail.clone());
+            }
+            Event::RelayFailed { detail } => details.message = Some(detail.clone()),
+            Event::Forwarded { .. } => {}
+        }
+        Ok(details)
+    }
+}
+
+impl PinnedEngine {
+    /// One call of the engine, its output written into `io` and `scratch`.
+    fn step(
+        &mut self,
+        io: Float64ArraySlice,
+        scratch: BufferSlice,
+        op: impl FnOnce(&mut Engine, &mut Output),
+    ) -> f64 {
+        self.begin();
+        op(&mut self.engine, &mut self.out);
+        self.finish(io, scratch)
+    }
+
+    fn begin(&mut self) {
+        self.out.clear();
+        self.spilled = None;
+        self.fresh = true;
+    }
+
+    /// Writes the output and the events into `io` (and the scratch into `scratch`), or returns
+    /// the length `io` needs.
+    fn finish(&mut self, mut io: Float64ArraySlice, mut scratch: BufferSlice) -> f64 {
+        // SAFETY: JavaScript does not run while this call does; `io` is not aliased here.
+        let io = unsafe { io.as_mut() };
+        if self.fresh {
+            self.fresh = false;
+            self.events.clear();
+            self.events.extend(self.engine.take_events());
+        }
+        let pieces = self.out.client.len() + self.out.server.len();
+        let needed = HEAD_WORDS + 2 * pieces + EVENT_WORDS * self.events.len();
+        if io.len() < needed {
+            return needed as f64;
+        }
+        io[0] = self.out.client.len() as f64;
+        io[1] = self.out.server.len() as f64;
+        if self.out.scratch.len() <= scratch.len() {
+            scratch[..self.out.scratch.len()].copy_from_slice(&self.out.scratch);
+            io[2] = self.out.scratch.len() as f64;
+        } else {
+            self.spilled = Some(self.out.scratch.clone());
+            io[2] = -1.0;
+        }
+        io[3] = self.events.len() as f64;
+        io[4] = if self.engine.closed() { 1.0 } else { 0.0 };
+        let mut at = HEAD_WORDS;
+        for piece in self.out.client.iter().chain(self.out.server.iter()) {
+            let (start, len) = match *piece {
+                Piece::Input { start, len } => (start as f64, len),
+                Piece::Scratch { start, len } => (-(start as f64) - 1.0, len),
+            };
+            io[at] = start;
+            io[at + 1] = len as f64;
+            at += 2;
+        }
+        for event in &self.events {
+            let record = &mut io[at..at + EVENT_WORDS];
+            record.fill(0.0);
+            match event {
+                Event::Forwarded { stream, slot } => {
+                    record[0] = FORWARDED;
+                    record[1] = f64::from(*stream);
+                    record[2] = f64::from(*slot);
+                }
+                Event::Completed(completion) => {
+                    record[0] = COMPLETED;
+                    record[1] = f64::from(completion.stream);
+                    record[2] = f64::from(completion.slot);
+                    record[3] = method_number(completion.method);
+                    record[4] = f64::from(completion.status);
+                    record[5] = completion.duration_ms;
+                    record[6] = completion.bytes_in as f64;
+                    record[7] = completion.bytes_out as f64;
+                    record[8] = if completion.forwarded { 1.0 } else { 0.0 };
+                    let plain = completion.message.is_empty()
+                        && completion.fault.is_none()
+                        && completion.ids.is_none()
+                        && completion.path.is_empty();
+                    record[9] = if plain { 0.0 } else { 1.0 };
+                }
+                Event::Route(route) => {
+                    record[0] = ROUTE;
+                    record[1] = f64::from(route.stream);
+                    record[3] = method_number(route.method);
+                    record[9] = 1.0;
+                }
+                Event::Authenticate { stream, method, .. } => {
+                    record[0] = AUTHENTICATE;
+                    record[1] = f64::from(*stream);
+                    record[3] = method_number(*method);
+                    record[9] = 1.0;
+                }
+                Event::Opened { stream, .. } => {
+                    record[0] = OPENED;
+                    record[1] = f64::from(*stream);
+                    record[9] = 1.0;
+                }
+                Event::Rejected { .. } => {
+                    record[0] = REJECTED;
+                    record[9] = 1.0;
+                }
+                Event::RelayFailed { .. } => {
+                    record[0] = RELAY_FAILED;
+                    record[9] = 1.0;
+                }
+            }
+            at += EVENT_WORDS;
+        }
+        0.0
+    }
+}
+
+/// The SparkConnectService method names in the order the event records number them (from 1).
+#[napi]
+pub fn pinned_method_names() -> Vec<&'static str> {
+    Method::ALL.iter().map(|method| method.name()).collect()
+}

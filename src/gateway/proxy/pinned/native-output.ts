@@ -1,0 +1,134 @@
+// What a native pinned engine hands back after each call (layout in native/addon/src/relay_api.rs):
+// the bytes for each socket, as pieces of the chunk it was given or of a scratch slab, and its
+// events as records of numbers, with an object only for an event that carries text. Reading it
+// copies out everything before any event is handled, since handling one calls the engine again
+// and the next output overwrites the shared array.
+import type { NativePinnedEngine, PinnedEventDetails } from '../../native/native-core.ts';
+import type { FrameOutput } from './frame-output.ts';
+import { LARGE_SLAB_BYTES, SMALL_SLAB_BYTES, type SlabPool } from './slab-pool.ts';
+
+const HEAD_WORDS = 5;
+/** Room the engine's own frames may need beyond the bytes it read. */
+const SCRATCH_MARGIN_BYTES = 4096;
+/** Output up to this size is copied out of the scratch slab. */
+const COPY_OUT_BYTES = 4096;
+const EVENT_WORDS = 10;
+
+export const PinnedEventKind = {
+  FORWARDED: 1,
+  COMPLETED: 2,
+  ROUTE: 3,
+  AUTHENTICATE: 4,
+  OPENED: 5,
+  REJECTED: 6,
+  RELAY_FAILED: 7,
+} as const;
+
+/** Where each number of an event record is (EVENT_WORDS numbers per event). */
+export const EventField = {
+  KIND: 0,
+  STREAM: 1,
+  SLOT: 2,
+  /** Index into the addon's method names, from 1; 0 for a call of no SparkConnectService method. */
+  METHOD: 3,
+  STATUS: 4,
+  DURATION_MS: 5,
+  BYTES_IN: 6,
+  BYTES_OUT: 7,
+  /** 1 when the call reached the server. */
+  FORWARDED: 8,
+  /** 1 when the event has details. */
+  DETAILS: 9,
+} as const;
+
+/** The events of one engine call: their numbers, and the details of those that have any. */
+export interface PinnedEvents {
+  readonly count: number;
+  readonly numbers: Float64Array;
+  readonly details: readonly (PinnedEventDetails | undefined)[];
+}
+
+/** Number `field` of event `index`. */
+export const eventNumber = (events: PinnedEvents, index: number, field: number): number =>
+  events.numbers[index * EVENT_WORDS + field] ?? 0;
+
+/** One engine call's result, once its bytes went to the outputs. */
+export interface EngineStep {
+  readonly events: PinnedEvents;
+  /** The connection is over: the client's socket ends once written. */
+  readonly closed: boolean;
+}
+
+const NO_DETAILS: readonly (PinnedEventDetails | undefined)[] = [];
+
+let io = new Float64Array(16 * 1024);
+
+/**
+ * Runs `call` with the shared output array and a scratch slab, pushes its bytes to the outputs
+ * (`chunk`: what the call was given to read, if anything) and returns its events.
+ */
+export function runEngine(
+  engine: NativePinnedEngine,
+  call: (io: Float64Array, scratch: Buffer) => number,
+  outputs: { readonly toClient: FrameOutput; readonly toUpstream: FrameOutput },
+  slabs: SlabPool,
+  chunk?: Buffer,
+): EngineStep {
+  // What the engine writes is at most about what it read: a small slab for a small read, and
+  // for the engine's own frames (answers, refunds), which larger output spills out of.
+  const slab = slabs.take(
+    chunk !== undefined && chunk.length + SCRATCH_MARGIN_BYTES > SMALL_SLAB_BYTES
+      ? LARGE_SLAB_BYTES
+      : SMALL_SLAB_BYTES,
+  );
+  const needed = call(io, slab);
+  if (needed > 0) {
+    io = new Float64Array(Math.max(needed, io.length * 2));
+    engine.output(io, slab);
+  }
+  const clientPieces = io[0] ?? 0;
+  const serverPieces = io[1] ?? 0;
+  const scratchBytes = io[2] ?? 0;
+  const eventCount = io[3] ?? 0;
+  const closed = io[4] === 1;
+  // A little output is copied out so that the slab goes back at once: a slab a socket holds
+  // until it has written is a slab's worth of memory for however few bytes it carries.
+  const scratch =
+    scratchBytes < 0
+      ? engine.takeScratch()
+      : scratchBytes <= COPY_OUT_BYTES
+        ? Buffer.from(slab.subarray(0, scratchBytes))
+        : slab;
+  let at = HEAD_WORDS;
+  let slabTo: FrameOutput | undefined;
+  let slabShared = false;
+  for (let index = 0; index < clientPieces + serverPieces; index++) {
+    const output = index < clientPieces ? outputs.toClient : outputs.toUpstream;
+    const start = io[at] ?? 0;
+    const length = io[at + 1] ?? 0;
+    at += 2;
+    if (start >= 0) {
+      if (chunk !== undefined) output.push(chunk.subarray(start, start + length));
+      continue;
+    }
+    const from = -start - 1;
+    output.push(scratch.subarray(from, from + length));
+    if (scratch === slab) {
+      if (slabTo !== undefined && slabTo !== output) slabShared = true;
+      slabTo = output;
+    }
+  }
+  // The slab goes back once the one socket that writes from it is done with it; one both sides
+  // write from is left to the collector rather than tracked twice.
+  if (slabTo === undefined) slabs.giveBack(slab);
+  else if (!slabShared) slabTo.retain(slab);
+  // Copied out: handling an event calls the engine again, which writes `io` anew.
+  const numbers = io.slice(at, at + eventCount * EVENT_WORDS);
+  let details = NO_DETAILS;
+  for (let index = 0; index < eventCount; index++)
+    if (numbers[index * EVENT_WORDS + 9] === 1) {
+      if (details === NO_DETAILS) details = new Array<PinnedEventDetails | undefined>(eventCount);
+      (details as (PinnedEventDetails | undefined)[])[index] = engine.eventDetails(index);
+    }
+  return { events: { count: eventCount, numbers, details }, closed };
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { startProcess, type ManagedProcess } from './harness/process-tree.ts';
-import { forEachSparkVersion, inSparkRun } from './harness/run.ts';
+import { forEachSparkVersion, inSparkRun, keepAll } from './harness/run.ts';
 import { REPO_ROOT } from './harness/spark-install.ts';
 import { startConnectServer, type SparkRun } from './harness/spark-processes.ts';
 import { startSparkplaneGateway } from './harness/sparkplane-processes.ts';
@@ -52,9 +52,7 @@ forEachSparkVersion('sparkplane bench connect through sparkplane gateway', (inst
     { timeout: 600_000 },
     async () => {
       await inSparkRun(install, 'bench-connect', async (run, keep) => {
-        const [a, b] = await Promise.all([startConnectServer(run), startConnectServer(run)]);
-        keep(a);
-        keep(b);
+        const [a, b] = await keepAll(keep, [startConnectServer(run), startConnectServer(run)]);
         const gateway = keep(await startSparkplaneGateway(run, { backends: [a.port, b.port] }));
         const adminUrl = `http://127.0.0.1:${String(gateway.adminPort)}`;
         const common = ['--url', gateway.url, '--admin-url', adminUrl];

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { forEachSparkVersion, inSparkRun } from './harness/run.ts';
+import { forEachSparkVersion, inSparkRun, keepAll } from './harness/run.ts';
 import { REPO_ROOT } from './harness/spark-install.ts';
 import { startConnectServer, startSparkShuffleService } from './harness/spark-processes.ts';
 import { startSparkplaneShuffle } from './harness/sparkplane-processes.ts';
@@ -45,14 +45,11 @@ forEachSparkVersion('sparkplane doctor against real Spark services', (install) =
     async () => {
       await inSparkRun(install, 'doctor-probes', async (run, keep) => {
         const uiPort = await freePort();
-        const [plain, connect, sparkplane] = await Promise.all([
+        const [plain, connect, sparkplane] = await keepAll(keep, [
           startSparkShuffleService(run),
           startConnectServer(run, { 'spark.ui.enabled': 'true', 'spark.ui.port': String(uiPort) }),
           startSparkplaneShuffle(run),
         ]);
-        keep(plain);
-        keep(connect);
-        keep(sparkplane);
         await waitUntil(async () => ((await canConnect('127.0.0.1', uiPort)) ? true : undefined), {
           what: `the Spark UI on 127.0.0.1:${String(uiPort)}`,
           timeoutMs: 60_000,

@@ -14,7 +14,7 @@ import { it } from 'node:test';
 import { SignJWT } from 'jose';
 import { tokenFileLine } from '../../src/gateway/auth/client-auth.ts';
 import { makeTestCertificate } from '../support/tls-cert.ts';
-import { forEachSparkVersion, inSparkRun } from './harness/run.ts';
+import { forEachSparkVersion, inSparkRun, keepAll } from './harness/run.ts';
 import type { SparkInstall } from './harness/spark-install.ts';
 import { startConnectServer, startPySpark } from './harness/spark-processes.ts';
 import { gatewayApi, startSparkplaneGateway } from './harness/sparkplane-processes.ts';
@@ -68,12 +68,10 @@ async function authenticatedUsers(
     const serverAuth = install.pin.line !== '3.5';
     const backendToken = `server-token-${randomUUID()}`;
     const serverConf = serverAuth ? { 'spark.connect.authenticate.token': backendToken } : {};
-    const [a, b] = await Promise.all([
+    const [a, b] = await keepAll(keep, [
       startConnectServer(run, serverConf),
       startConnectServer(run, serverConf),
     ]);
-    keep(a);
-    keep(b);
 
     const certificate = makeTestCertificate();
     const tokens = {

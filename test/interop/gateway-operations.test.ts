@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { forEachSparkVersion, inSparkRun } from './harness/run.ts';
+import { forEachSparkVersion, inSparkRun, keepAll } from './harness/run.ts';
 import { startConnectServer, startPySpark, type SparkConf } from './harness/spark-processes.ts';
 import {
   gatewayApi,
@@ -137,12 +137,10 @@ forEachSparkVersion('sparkplane gateway relays the RPCs of an operation', (insta
     { timeout: 900_000 },
     async () => {
       await inSparkRun(install, 'gateway-operations', async (run, keep) => {
-        const [a, b] = await Promise.all([
+        const [a, b] = await keepAll(keep, [
           startConnectServer(run, REATTACH_CONF),
           startConnectServer(run, REATTACH_CONF),
         ]);
-        keep(a);
-        keep(b);
         // Pinned relay over TLS, on the native core: the frame-level path meets PySpark's own
         // HTTP/2 and TLS stack (grpc-core) here, and with client authentication in gateway-auth
         // (which runs the TypeScript relay too); the other gateway interop tests run the default

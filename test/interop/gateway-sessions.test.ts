@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { killTree } from './harness/process-tree.ts';
-import { forEachSparkVersion, inSparkRun } from './harness/run.ts';
+import { forEachSparkVersion, inSparkRun, keepAll } from './harness/run.ts';
 import { startConnectServer, startPySpark } from './harness/spark-processes.ts';
 import { gatewayApi, startSparkplaneGateway } from './harness/sparkplane-processes.ts';
 import { waitUntil } from './harness/wait.ts';
@@ -44,9 +44,7 @@ forEachSparkVersion('sparkplane gateway in front of real Spark Connect servers',
     { timeout: 600_000 },
     async () => {
       await inSparkRun(install, 'gateway-sessions', async (run, keep) => {
-        const [a, b] = await Promise.all([startConnectServer(run), startConnectServer(run)]);
-        keep(a);
-        keep(b);
+        const [a, b] = await keepAll(keep, [startConnectServer(run), startConnectServer(run)]);
         const first = keep(
           await startSparkplaneGateway(run, { backends: [a.port, b.port], name: 'gateway-1' }),
         );

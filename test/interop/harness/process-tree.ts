@@ -36,6 +36,14 @@ export interface ManagedProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** Every process started here that has not exited yet, for the last-resort sweep. */
+const running = new Set<ManagedProcess>();
+
+/** The processes started here that are still running. */
+export function runningProcesses(): ManagedProcess[] {
+  return [...running];
+}
+
 export function startProcess(spec: ProcessSpec): ManagedProcess {
   const logFile = join(spec.logDir, `${spec.name}.log`);
   const fd = openSync(logFile, 'a');
@@ -65,7 +73,7 @@ export function startProcess(spec: ProcessSpec): ManagedProcess {
     });
   });
   const log = (): string => readFileSync(logFile, 'utf8');
-  return {
+  const managed: ManagedProcess = {
     name: spec.name,
     pid,
     logFile,
@@ -83,6 +91,9 @@ export function startProcess(spec: ProcessSpec): ManagedProcess {
       }),
     stop: (graceMs = 10_000) => killTree(pid, graceMs),
   };
+  running.add(managed);
+  void exited.then(() => running.delete(managed));
+  return managed;
 }
 
 export function describeExit(exit: Exit): string {

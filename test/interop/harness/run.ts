@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
-import { processTree } from './process-tree.ts';
+import { after, describe, it } from 'node:test';
+import { processTree, runningProcesses } from './process-tree.ts';
 import { REPO_ROOT, SPARK_PINS, checkPrerequisites, type SparkInstall } from './spark-install.ts';
 import type { SparkRun } from './spark-processes.ts';
 
@@ -49,6 +49,7 @@ export function describeLogs(run: SparkRun): string {
  * what is missing and how to get it, elsewhere.
  */
 export function forEachSparkVersion(title: string, body: (install: SparkInstall) => void): void {
+  sweepWhenDone();
   const only = process.env.SPARKPLANE_SPARK_VERSIONS?.split(',').map((version) => version.trim());
   for (const pin of SPARK_PINS) {
     if (only !== undefined && !only.includes(pin.spark)) continue;
@@ -73,6 +74,27 @@ export function forEachSparkVersion(title: string, body: (install: SparkInstall)
   }
 }
 
+let sweeping = false;
+
+/**
+ * The last resort: a process that a test started and never stopped would keep this file's test
+ * process alive after its last test, so the whole run would wait for it until CI's own limit. Once
+ * the file's tests are done, end every such process and fail, naming them.
+ */
+function sweepWhenDone(): void {
+  if (sweeping) return;
+  sweeping = true;
+  after(async () => {
+    const left = runningProcesses();
+    for (const process of left) await process.stop(2000);
+    assert.deepEqual(
+      left.map((process) => `${process.name} (pid ${String(process.pid)})`),
+      [],
+      'processes started by these tests were still running after the last test, and were ended',
+    );
+  });
+}
+
 /** Something a test started: stopped when the test ends, its processes checked for leftovers. */
 export interface Started {
   stop(): Promise<void>;
@@ -86,6 +108,25 @@ export interface Started {
  * kept things are stopped (last started first), a failure prints the run's logs, and the test
  * fails if any process it started is still running afterwards.
  */
+/**
+ * Awaits things started side by side and keeps each one that started, then fails with the first
+ * start that failed. With Promise.all, the others of a failed start would be dropped unkept and
+ * left running.
+ */
+export async function keepAll<const T extends readonly Started[]>(
+  keep: <S extends Started>(started: S) => S,
+  starts: { readonly [K in keyof T]: Promise<T[K]> },
+): Promise<T> {
+  const settled = await Promise.allSettled(starts);
+  const started: Started[] = [];
+  for (const outcome of settled) {
+    if (outcome.status === 'fulfilled') started.push(keep(outcome.value));
+  }
+  const failed = settled.find((outcome) => outcome.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return started as unknown as T;
+}
+
 export async function inSparkRun(
   install: SparkInstall,
   label: string,

@@ -1,6 +1,7 @@
 // Waiting without fixed sleeps: poll a condition until it holds, the deadline passes, or the
 // thing being waited on has died (then fail at once with why).
-import { connect } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
 export interface WaitOptions {
@@ -55,17 +56,44 @@ export function canConnect(host: string, port: number, timeoutMs = 1000): Promis
   });
 }
 
-/** A port that was free a moment ago on 127.0.0.1, for processes that must be told their port. */
+/**
+ * A port that was free a moment ago on 127.0.0.1, for processes that must be told their port.
+ * It is taken below the kernel's ephemeral range (ip_local_port_range), where no process is given
+ * a port by asking for port 0: a Spark process binds several such ports as it starts (driver,
+ * block manager), and one of them once took the port just handed to a second Connect server
+ * starting beside it, which then died with "Address already in use".
+ */
 export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
+  const [low, high] = chosenRange();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await isFree(port)) return port;
+  }
+  throw new Error(`no free port found on 127.0.0.1 between ${String(low)} and ${String(high)}`);
+}
+
+/** The range free ports are chosen from: the 8,192 ports just below the ephemeral range. */
+function chosenRange(): [number, number] {
+  let ephemeralLow = 32_768;
+  try {
+    const text = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+    const low = Number(text.trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 10_240) ephemeralLow = low;
+  } catch {
+    // Not Linux: keep the usual default.
+  }
+  return [ephemeralLow - 8192, ephemeralLow];
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
+    server.once('error', () => {
+      resolve(false);
+    });
+    server.listen(port, '127.0.0.1', () => {
       server.close(() => {
-        resolve(port);
+        resolve(true);
       });
     });
   });

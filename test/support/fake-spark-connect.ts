@@ -53,6 +53,8 @@ export interface FakeSparkConnect {
   failWith: { status: number; message: string; details?: Buffer } | undefined;
   /** Delay before answering unary calls. */
   delayMs: number;
+  /** Delay before an ExecutePlan's first response (the call stays open meanwhile). */
+  executePlanDelayMs: number;
   /** More key/value pairs every Config reply carries (a server's conf as a client reads it). */
   extraConf: Record<string, string>;
   /** When above 0, unary replies are written in pieces of this many bytes, 5 ms apart. */
@@ -104,6 +106,7 @@ export async function startFakeSparkConnect(
     resultPattern: false,
     failWith: undefined,
     delayMs: 0,
+    executePlanDelayMs: 0,
     extraConf: {},
     replyPieceBytes: 0,
     resultBytesSent: 0,
@@ -123,6 +126,7 @@ export async function startFakeSparkConnect(
       state.resultPattern = false;
       state.failWith = undefined;
       state.delayMs = 0;
+      state.executePlanDelayMs = 0;
       state.extraConf = {};
       state.replyPieceBytes = 0;
       state.resultBytesSent = 0;
@@ -310,7 +314,8 @@ function executePlan(
       ),
     );
   };
-  pump();
+  if (state.executePlanDelayMs > 0) setTimeout(pump, state.executePlanDelayMs);
+  else pump();
 }
 
 function unary(stream: http2.ServerHttp2Stream, body: Uint8Array, pieceBytes = 0): void {

@@ -475,10 +475,15 @@ impl PinnedEngine {
             let record = &mut io[at..at + EVENT_WORDS];
             record.fill(0.0);
             match event {
-                Event::Forwarded { stream, slot } => {
+                Event::Forwarded {
+                    stream,
+                    slot,
+                    method,
+                } => {
                     record[0] = FORWARDED;
                     record[1] = f64::from(*stream);
                     record[2] = f64::from(*slot);
+                    record[3] = method_number(*method);
                 }
                 Event::Completed(completion) => {
                     record[0] = COMPLETED;

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startGateway, type Gateway } from '../../../src/gateway/gateway-server.ts';
 import { grpcCall, type GrpcReply } from '../../../src/gateway/proxy/grpc-call.ts';
 import { RELAY_VARIANTS, type RelayVariant } from '../../support/relay-variants.ts';
@@ -90,6 +91,7 @@ async function fastGateway(
   backends: FakeSparkConnect[],
   stateDir?: string,
   relay: RelayVariant['options'] = { relay: 'terminate' },
+  sessions: { sessionIdleTimeoutMs?: number; sweepIntervalMs?: number } = {},
 ): Promise<Gateway> {
   const gateway = await startGateway({
     host: '127.0.0.1',
@@ -97,6 +99,7 @@ async function fastGateway(
     backends: backends.map((b) => ({ host: '127.0.0.1', port: b.port })),
     stateDir,
     ...relay,
+    ...sessions,
     health: { intervalMs: 100, timeoutMs: 500, fall: 2, rise: 2 },
   });
   await gateway.pool.checkAll();
@@ -226,6 +229,32 @@ for (const variant of RELAY_VARIANTS)
       const binding = gateway.sessions.findByOperation(operationId);
       assert.equal(binding?.sessionId, sessionId);
       assert.ok(binding.serverSideSessionId !== undefined, 'server-side session id recorded');
+    });
+
+    it('keeps a session while its result is still to come, past the idle timeout, then lets it go', async () => {
+      gateway = await fastGateway(fakes, undefined, relay, {
+        sessionIdleTimeoutMs: 300,
+        sweepIntervalMs: 50,
+      });
+      session = client(gateway);
+      const sessionId = randomUUID();
+      // The first call places the session; the connection's next calls go where it was placed.
+      assert.equal((await config(session, sessionId, 'bob')).status, 0);
+      for (const fake of fakes) fake.executePlanDelayMs = 1500;
+      const streaming = grpcCall(
+        session,
+        `${SERVICE}/ExecutePlan`,
+        encodeExecutePlanRequest({ sessionId, userId: 'bob', sql: 'SELECT slow' }),
+        { timeoutMs: 10_000 },
+      );
+      const sessions = gateway.sessions;
+      const count = (): number => sessions.size;
+      await sleep(1000);
+      assert.equal(count(), 1, 'the session of an open ExecutePlan was kept');
+      assert.equal((await streaming).status, 0);
+      const deadline = performance.now() + 5000;
+      while (count() > 0 && performance.now() < deadline) await sleep(50);
+      assert.equal(count(), 0, 'the session was let go once idle');
     });
 
     it('answers UNAVAILABLE for sessions of a restarted server and places new sessions on', async () => {

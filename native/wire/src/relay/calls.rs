@@ -268,10 +268,12 @@ impl Engine {
                     stream.identity_pending = !stream.peek.first_message_done();
                 }
                 stream.key.clone_from(&self.key);
+                let method = stream.method;
                 self.forward_call(stream_id, slot, server_side_known, out);
                 self.events.push(Event::Forwarded {
                     stream: stream_id,
                     slot,
+                    method,
                 });
                 return;
             }

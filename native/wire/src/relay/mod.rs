@@ -150,6 +150,8 @@ pub enum Event {
     Forwarded {
         stream: u32,
         slot: u32,
+        /// Whether it streams matters to the gateway: an open stream keeps its session alive.
+        method: Option<Method>,
     },
     /// The gateway routes this call: `forward`, `answer_error`, `answer_frames` or `send_away`.
     Route(RouteRequest),

@@ -126,7 +126,14 @@ fn routes_a_call_by_the_gateway_then_from_the_cache_and_maps_the_response_back()
     let (out, chunk) = feed_client(&mut engine, &call(3, "s1"), 2.0);
     let events: Vec<Event> = engine.take_events().collect();
     assert!(
-        matches!(events.as_slice(), [Event::Forwarded { stream: 3, slot: 7 }]),
+        matches!(
+            events.as_slice(),
+            [Event::Forwarded {
+                stream: 3,
+                slot: 7,
+                method: Some(Method::Config)
+            }]
+        ),
         "{events:?}"
     );
     let ids: Vec<u32> = frames_of(&out.side_bytes(Side::Server, &chunk))

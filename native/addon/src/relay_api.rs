@@ -9,6 +9,8 @@
 //! ```text
 //! [0] client pieces  [1] server pieces  [2] scratch bytes (-1: did not fit, see takeScratch)
 //! [3] events         [4] 1 when the connection is over
+//! [5] when the oldest call still reading its first message opened (-1: none; -2: not told,
+//!     as only calls that read the client's bytes or expire calls tell)
 //! then 2 numbers per piece: start (scratch pieces as -(start + 1)), length; client's first
 //! then EVENT_WORDS numbers per event: kind, stream, slot, method (+1, 0 for none), status,
 //!   duration ms, bytes in, bytes out, forwarded (0/1), details (0/1)
@@ -25,7 +27,7 @@ use napi_derive::napi;
 use sparkplane_wire::relay::{Config, Engine, Event, Opened, Output, Piece};
 use sparkplane_wire::scan::Method;
 
-const HEAD_WORDS: usize = 5;
+const HEAD_WORDS: usize = 6;
 const EVENT_WORDS: usize = 10;
 
 const FORWARDED: f64 = 1.0;
@@ -119,6 +121,8 @@ pub struct PinnedEngine {
     /// The engine's events are still to be taken (the output of a new call, not a retry).
     fresh: bool,
     gone: bool,
+    /// What `io[5]` says after the last call.
+    peeking: f64,
 }
 
 #[napi]
@@ -146,6 +150,7 @@ impl PinnedEngine {
             spilled: None,
             fresh: true,
             gone: false,
+            peeking: -2.0,
         }
     }
 
@@ -159,7 +164,7 @@ impl PinnedEngine {
         io: Float64ArraySlice,
         scratch: BufferSlice,
     ) -> f64 {
-        self.step(io, scratch, |engine, out| {
+        self.step_telling_peeking(io, scratch, |engine, out| {
             engine.set_epoch(epoch);
             engine.client_bytes(&mut chunk, now, out);
         })
@@ -324,15 +329,9 @@ impl PinnedEngine {
         io: Float64ArraySlice,
         scratch: BufferSlice,
     ) -> f64 {
-        self.step(io, scratch, |engine, out| {
+        self.step_telling_peeking(io, scratch, |engine, out| {
             engine.expire(timeout_ms, now, out);
         })
-    }
-
-    /// When the oldest call still reading its first message opened (undefined: none).
-    #[napi]
-    pub fn oldest_peeking(&self) -> Option<f64> {
-        self.engine.oldest_peeking()
     }
 
     #[napi(getter)]
@@ -429,10 +428,25 @@ impl PinnedEngine {
         self.finish(io, scratch)
     }
 
+    /// A step that also tells when the oldest call still reading its first message opened: the
+    /// calls after which the gateway sets its timer for first messages.
+    fn step_telling_peeking(
+        &mut self,
+        io: Float64ArraySlice,
+        scratch: BufferSlice,
+        op: impl FnOnce(&mut Engine, &mut Output),
+    ) -> f64 {
+        self.begin();
+        op(&mut self.engine, &mut self.out);
+        self.peeking = self.engine.oldest_peeking().unwrap_or(-1.0);
+        self.finish(io, scratch)
+    }
+
     fn begin(&mut self) {
         self.out.clear();
         self.spilled = None;
         self.fresh = true;
+        self.peeking = -2.0;
     }
 
     /// Writes the output and the events into `io` (and the scratch into `scratch`), or returns
@@ -461,6 +475,7 @@ impl PinnedEngine {
         }
         io[3] = self.events.len() as f64;
         io[4] = if self.engine.closed() { 1.0 } else { 0.0 };
+        io[5] = self.peeking;
         let mut at = HEAD_WORDS;
         for piece in self.out.client.iter().chain(self.out.server.iter()) {
             let (start, len) = match *piece {

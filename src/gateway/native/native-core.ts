@@ -139,7 +139,6 @@ export interface NativePinnedEngine {
   serverGone(reason: string, now: number, io: Float64Array, scratch: Buffer): number;
   clientClosed(now: number, io: Float64Array, scratch: Buffer): number;
   expire(timeoutMs: number, now: number, io: Float64Array, scratch: Buffer): number;
-  oldestPeeking(): number | null;
   eventDetails(index: number): PinnedEventDetails;
   readonly heldBytes: number;
   readonly openCalls: number;

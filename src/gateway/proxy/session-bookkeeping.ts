@@ -95,8 +95,9 @@ export function afterCall(
   call: { readonly method: string; readonly status: number; readonly client: string },
   key: string,
 ): void {
+  if (call.method !== 'ReleaseSession' || call.status !== GrpcStatus.OK) return;
   const binding = sessions.find(key);
-  if (call.method === 'ReleaseSession' && call.status === GrpcStatus.OK && binding !== undefined) {
+  if (binding !== undefined) {
     void sessions.release(keyOf(binding)).then(() => {
       gatewayChannels.sessionEnded.publish({
         backend: binding.backend,

@@ -4,7 +4,7 @@
 // session's strings kept once per connection in a slot; every other call is routed here as the
 // TypeScript relay routes it (pinned-calls.ts), and answered here when the gateway answers it.
 import { GatewayError, GrpcStatus } from '../../errors.ts';
-import { gatewayChannels } from '../../observability-channels.ts';
+import { gatewayChannels, type RpcFinished } from '../../observability-channels.ts';
 import type { Backend } from '../../backends/backend-pool.ts';
 import type {
   NativeCore,
@@ -25,7 +25,7 @@ import {
   type SparkConnectMethodName,
 } from '../../wire/spark-connect.ts';
 import type { ClientConnection } from '../front-server.ts';
-import { finished, newCallRecord, routeRequestOf, type CallRecord } from '../call-routing.ts';
+import { newCallRecord, routeRequestOf, type CallRecord } from '../call-routing.ts';
 import { createFirstMessagePeek } from '../first-message-peek.ts';
 import { grpcStatusOf, healthCheckResponse, messageOf, notGrpcText } from '../grpc-respond.ts';
 import { afterCall, noteResponseIds } from '../session-bookkeeping.ts';
@@ -359,18 +359,19 @@ export function createNativeCalls(link: NativeCallsLink): NativeCalls {
     const method = methodNamed(eventNumber(events, index, EventField.METHOD));
     const forwardedToServer = eventNumber(events, index, EventField.FORWARDED) === 1;
     const message = details?.message ?? '';
-    const call: CallRecord = {
+    // The record is published as it is: the engine timed the call.
+    const call: RpcFinished = {
       method: entry?.call.method ?? method ?? details?.path ?? '',
       backend: forwardedToServer ? (link.backend()?.id ?? '') : '',
-      principal: entry?.call.principal ?? slot?.principal ?? '',
-      userId: entry?.call.userId ?? slot?.userId ?? '',
-      sessionId: entry?.call.sessionId ?? slot?.sessionId ?? '',
+      status: eventNumber(events, index, EventField.STATUS),
+      durationMs: eventNumber(events, index, EventField.DURATION_MS),
       bytesIn: eventNumber(events, index, EventField.BYTES_IN),
       bytesOut: eventNumber(events, index, EventField.BYTES_OUT),
-      status: eventNumber(events, index, EventField.STATUS),
-      message,
-      started: performance.now() - eventNumber(events, index, EventField.DURATION_MS),
+      sessionId: entry?.call.sessionId ?? slot?.sessionId ?? '',
+      userId: entry?.call.userId ?? slot?.userId ?? '',
+      principal: entry?.call.principal ?? slot?.principal ?? '',
       client: connection.remote,
+      message,
     };
     const key = entry?.key ?? slot?.key ?? '';
     const binding = entry?.binding ?? slot?.binding;
@@ -393,7 +394,7 @@ export function createNativeCalls(link: NativeCallsLink): NativeCalls {
       deps.sessions.seen(key);
       afterCall(deps.sessions, call, key);
     }
-    finished(call);
+    gatewayChannels.rpcFinished.publish(call);
   }
 
   /** The event as the handlers of calls the gateway decides on take it. */

@@ -43,6 +43,8 @@ export function relayPinnedNative(
   let upstreamSpoke = false;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
+  /** From the engine's last output: when its oldest call still reading a first message opened. */
+  let oldestPeeking = -1;
 
   const calls = createNativeCalls({
     core,
@@ -70,6 +72,7 @@ export function relayPinnedNative(
       client.destroy();
       return;
     }
+    if (step.oldestPeeking !== -2) oldestPeeking = step.oldestPeeking;
     flush();
     try {
       calls.handle(step.events);
@@ -102,10 +105,8 @@ export function relayPinnedNative(
 
   /** Calls still reading their first message are answered once they have waited too long. */
   function armTimer(): void {
-    if (timer !== undefined || closed) return;
-    const oldest = engine.oldestPeeking();
-    if (oldest === null) return;
-    const wait = Math.max(0, oldest + deps.firstMessageTimeoutMs - performance.now());
+    if (timer !== undefined || closed || oldestPeeking < 0) return;
+    const wait = Math.max(0, oldestPeeking + deps.firstMessageTimeoutMs - performance.now());
     timer = setTimeout(() => {
       timer = undefined;
       run((io, scratch) =>

@@ -7,7 +7,7 @@ import type { NativePinnedEngine, PinnedEventDetails } from '../../native/native
 import type { FrameOutput } from './frame-output.ts';
 import { LARGE_SLAB_BYTES, SMALL_SLAB_BYTES, type SlabPool } from './slab-pool.ts';
 
-const HEAD_WORDS = 5;
+const HEAD_WORDS = 6;
 /** Room the engine's own frames may need beyond the bytes it read. */
 const SCRATCH_MARGIN_BYTES = 4096;
 /** Output up to this size is copied out of the scratch slab. */
@@ -57,6 +57,11 @@ export interface EngineStep {
   readonly events: PinnedEvents;
   /** The connection is over: the client's socket ends once written. */
   readonly closed: boolean;
+  /**
+   * When the oldest call still reading its first message opened: -1 for none, -2 when this call
+   * did not say (only reading the client's bytes and expiring calls do).
+   */
+  readonly oldestPeeking: number;
 }
 
 const NO_DETAILS: readonly (PinnedEventDetails | undefined)[] = [];
@@ -91,6 +96,7 @@ export function runEngine(
   const scratchBytes = io[2] ?? 0;
   const eventCount = io[3] ?? 0;
   const closed = io[4] === 1;
+  const oldestPeeking = io[5] ?? -2;
   // A little output is copied out so that the slab goes back at once: a slab a socket holds
   // until it has written is a slab's worth of memory for however few bytes it carries.
   const scratch =
@@ -130,5 +136,5 @@ export function runEngine(
       if (details === NO_DETAILS) details = new Array<PinnedEventDetails | undefined>(eventCount);
       (details as (PinnedEventDetails | undefined)[])[index] = engine.eventDetails(index);
     }
-  return { events: { count: eventCount, numbers, details }, closed };
+  return { events: { count: eventCount, numbers, details }, closed, oldestPeeking };
 }

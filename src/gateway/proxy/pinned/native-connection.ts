@@ -12,7 +12,7 @@ import type { ClientConnection } from '../front-server.ts';
 import { holdBackWhileBacklogged } from './back-pressure.ts';
 import { createFrameOutput } from './frame-output.ts';
 import { createNativeCalls } from './native-calls.ts';
-import { runEngine, type EngineStep } from './native-output.ts';
+import { done, runEngine, type EngineStep } from './native-output.ts';
 import type { PinnedConnection } from './pinned-connection.ts';
 import { WHOLE_FIRST_MESSAGE_BYTES, type PinnedRelayDependencies } from './pinned-calls.ts';
 import { connectReadingSlabs } from './slab-reads.ts';
@@ -73,12 +73,23 @@ export function relayPinnedNative(
       return;
     }
     if (step.oldestPeeking !== -2) oldestPeeking = step.oldestPeeking;
-    flush();
+    let failure: Error | undefined;
     try {
+      flush();
       calls.handle(step.events);
     } catch (error) {
-      gatewayChannels.relayFailed.publish({ method: '', backend: backend?.id ?? '', error });
-      run((io, scratch) => engine.fail(String(error), io, scratch));
+      failure = error instanceof Error ? error : new Error(String(error));
+    } finally {
+      done();
+    }
+    if (failure !== undefined) {
+      gatewayChannels.relayFailed.publish({
+        method: '',
+        backend: backend?.id ?? '',
+        error: failure,
+      });
+      const detail = failure.message;
+      run((io, scratch) => engine.fail(detail, io, scratch));
     }
     if (step.closed) shutdown();
   }

@@ -1,8 +1,8 @@
 // What a native pinned engine hands back after each call (layout in native/addon/src/relay_api.rs):
 // the bytes for each socket, as pieces of the chunk it was given or of a scratch slab, and its
-// events as records of numbers, with an object only for an event that carries text. Reading it
-// copies out everything before any event is handled, since handling one calls the engine again
-// and the next output overwrites the shared array.
+// events as records of numbers, with an object only for an event that carries text. Handling an
+// event may call an engine again before the events after it are read, so each depth of such
+// nested calls has an array of its own: the events are read where the engine wrote them.
 import type { NativePinnedEngine, PinnedEventDetails } from '../../native/native-core.ts';
 import type { FrameOutput } from './frame-output.ts';
 import { LARGE_SLAB_BYTES, SMALL_SLAB_BYTES, type SlabPool } from './slab-pool.ts';
@@ -44,15 +44,20 @@ export const EventField = {
 /** The events of one engine call: their numbers, and the details of those that have any. */
 export interface PinnedEvents {
   readonly count: number;
+  /** The engine's output array; the events start at `at`. */
   readonly numbers: Float64Array;
+  readonly at: number;
   readonly details: readonly (PinnedEventDetails | undefined)[];
 }
 
 /** Number `field` of event `index`. */
 export const eventNumber = (events: PinnedEvents, index: number, field: number): number =>
-  events.numbers[index * EVENT_WORDS + field] ?? 0;
+  events.numbers[events.at + index * EVENT_WORDS + field] ?? 0;
 
-/** One engine call's result, once its bytes went to the outputs. */
+/**
+ * One engine call's result, once its bytes went to the outputs. Its events stay valid until
+ * `done`, which every step must be given back to.
+ */
 export interface EngineStep {
   readonly events: PinnedEvents;
   /** The connection is over: the client's socket ends once written. */
@@ -66,7 +71,14 @@ export interface EngineStep {
 
 const NO_DETAILS: readonly (PinnedEventDetails | undefined)[] = [];
 
-let io = new Float64Array(16 * 1024);
+/** The output arrays, one per depth of engine calls made while handling another's events. */
+const ios: Float64Array[] = [];
+let depth = 0;
+
+/** Ends the use of the deepest step's output array (see EngineStep). */
+export function done(): void {
+  depth--;
+}
 
 /**
  * Runs `call` with the shared output array and a scratch slab, pushes its bytes to the outputs
@@ -86,11 +98,29 @@ export function runEngine(
       ? LARGE_SLAB_BYTES
       : SMALL_SLAB_BYTES,
   );
-  const needed = call(io, slab);
-  if (needed > 0) {
-    io = new Float64Array(Math.max(needed, io.length * 2));
-    engine.output(io, slab);
+  const level = depth++;
+  try {
+    let io = ios[level] ?? (ios[level] = new Float64Array(4096));
+    const needed = call(io, slab);
+    if (needed > 0) {
+      io = ios[level] = new Float64Array(Math.max(needed, io.length * 2));
+      engine.output(io, slab);
+    }
+    return readOutput(engine, io, slab, outputs, slabs, chunk);
+  } catch (error) {
+    depth--;
+    throw error;
   }
+}
+
+function readOutput(
+  engine: NativePinnedEngine,
+  io: Float64Array,
+  slab: Buffer,
+  outputs: { readonly toClient: FrameOutput; readonly toUpstream: FrameOutput },
+  slabs: SlabPool,
+  chunk: Buffer | undefined,
+): EngineStep {
   const clientPieces = io[0] ?? 0;
   const serverPieces = io[1] ?? 0;
   const scratchBytes = io[2] ?? 0;
@@ -128,13 +158,12 @@ export function runEngine(
   // write from is left to the collector rather than tracked twice.
   if (slabTo === undefined) slabs.giveBack(slab);
   else if (!slabShared) slabTo.retain(slab);
-  // Copied out: handling an event calls the engine again, which writes `io` anew.
-  const numbers = io.slice(at, at + eventCount * EVENT_WORDS);
+  // Read in place: the engine calls that handling these events makes write the next depth's array.
   let details = NO_DETAILS;
   for (let index = 0; index < eventCount; index++)
-    if (numbers[index * EVENT_WORDS + 9] === 1) {
+    if (io[at + index * EVENT_WORDS + EventField.DETAILS] === 1) {
       if (details === NO_DETAILS) details = new Array<PinnedEventDetails | undefined>(eventCount);
       (details as (PinnedEventDetails | undefined)[])[index] = engine.eventDetails(index);
     }
-  return { events: { count: eventCount, numbers, details }, closed, oldestPeeking };
+  return { events: { count: eventCount, numbers: io, at, details }, closed, oldestPeeking };
 }

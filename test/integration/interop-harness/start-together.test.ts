@@ -58,7 +58,12 @@ describe('starting side by side', () => {
     }
   });
 
-  it('ends a process a test file forgot, and fails that file naming it', () => {
+  /** Runs the fixture file as a test run of its own. */
+  function runFixture(mode: 'forget' | 'stop'): {
+    status: number | null;
+    stdout: string;
+    pid: number;
+  } {
     const dir = mkdtempSync(join(tmpdir(), 'sparkplane-forgotten-'));
     try {
       const fixture = join(import.meta.dirname, 'fixtures', 'leaves-a-process.ts');
@@ -66,16 +71,37 @@ describe('starting side by side', () => {
       const env = { ...process.env };
       delete env.NODE_TEST_CONTEXT;
       const child = spawnSync(process.execPath, ['--test', '--test-reporter=spec', fixture], {
-        env: { ...env, FIXTURE_LOG_DIR: dir, SPARKPLANE_SPARK_VERSIONS: 'none' },
+        env: {
+          ...env,
+          FIXTURE_LOG_DIR: dir,
+          FIXTURE_MODE: mode,
+          SPARKPLANE_SPARK_VERSIONS: 'none',
+        },
         encoding: 'utf8',
         timeout: 60_000,
       });
-      assert.equal(child.error, undefined, 'the file with a forgotten process did not end');
-      assert.notEqual(child.status, 0);
-      assert.match(child.stdout, /forgotten-sleeper \(pid \d+\)/);
-      assert.deepEqual(processTree(Number(readFileSync(join(dir, 'pid'), 'utf8'))), []);
+      assert.equal(child.error, undefined, 'the fixture file did not end');
+      return {
+        status: child.status,
+        stdout: child.stdout,
+        pid: Number(readFileSync(join(dir, 'pid'), 'utf8')),
+      };
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('ends a process a test file forgot, and fails that file naming it', () => {
+    const run = runFixture('forget');
+    assert.notEqual(run.status, 0);
+    assert.match(run.stdout, /forgotten-sleeper \(pid \d+\)/);
+    assert.deepEqual(processTree(run.pid), []);
+  });
+
+  it('does not take a process stopped by the last test for a forgotten one', () => {
+    for (let i = 0; i < 3; i++) {
+      const run = runFixture('stop');
+      assert.equal(run.status, 0, run.stdout);
     }
   });
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { processTree, runningProcesses } from './process-tree.ts';
 import { REPO_ROOT, SPARK_PINS, checkPrerequisites, type SparkInstall } from './spark-install.ts';
 import type { SparkRun } from './spark-processes.ts';
@@ -85,7 +86,16 @@ function sweepWhenDone(): void {
   if (sweeping) return;
   sweeping = true;
   after(async () => {
-    const left = runningProcesses();
+    const left = [];
+    for (const process of runningProcesses()) {
+      // Ended already, its exit not yet heard: a stop returns once the processes are gone, and
+      // Node learns of the exit a moment later.
+      if (processTree(process.pid).length === 0) {
+        await Promise.race([process.exited, delay(5000, undefined, { ref: false })]);
+        continue;
+      }
+      left.push(process);
+    }
     for (const process of left) await process.stop(2000);
     assert.deepEqual(
       left.map((process) => `${process.name} (pid ${String(process.pid)})`),

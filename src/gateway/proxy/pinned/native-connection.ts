@@ -12,7 +12,7 @@ import type { ClientConnection } from '../front-server.ts';
 import { holdBackWhileBacklogged } from './back-pressure.ts';
 import { createFrameOutput } from './frame-output.ts';
 import { createNativeCalls } from './native-calls.ts';
-import { done, runEngine, type EngineStep } from './native-output.ts';
+import { runEngine, stepHandled, type EngineStep } from './native-output.ts';
 import type { PinnedConnection } from './pinned-connection.ts';
 import { WHOLE_FIRST_MESSAGE_BYTES, type PinnedRelayDependencies } from './pinned-calls.ts';
 import { connectReadingSlabs } from './slab-reads.ts';
@@ -80,7 +80,7 @@ export function relayPinnedNative(
     } catch (error) {
       failure = error instanceof Error ? error : new Error(String(error));
     } finally {
-      done();
+      stepHandled();
     }
     if (failure !== undefined) {
       gatewayChannels.relayFailed.publish({

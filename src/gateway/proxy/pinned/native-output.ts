@@ -56,7 +56,7 @@ export const eventNumber = (events: PinnedEvents, index: number, field: number):
 
 /**
  * One engine call's result, once its bytes went to the outputs. Its events stay valid until
- * `done`, which every step must be given back to.
+ * `stepHandled`, which every step must be given back to.
  */
 export interface EngineStep {
   readonly events: PinnedEvents;
@@ -76,7 +76,7 @@ const ios: Float64Array[] = [];
 let depth = 0;
 
 /** Ends the use of the deepest step's output array (see EngineStep). */
-export function done(): void {
+export function stepHandled(): void {
   depth--;
 }
 

@@ -7,17 +7,23 @@
 // (from h2load, one session per concurrency), MB/s of one large streamed ExecutePlan result, and
 // the gateway's RSS holding 10,000 idle sessions. Prints one table per part and whether the
 // gateway meets its targets (JSON with --json). Every cell runs --rounds times, the paths taking
-// turns to go first, and the median round is shown.
+// turns to go first, and the median round is shown. With the in-repo server, which answers in
+// microseconds, the client and the server share CPU 0 and each proxy has CPU 1 to itself, so a
+// cell measures the proxy and not how the scheduler placed three busy processes on two CPUs
+// (--shared-cpus: all on every CPU, as the Spark part always runs).
 //   apt-get install -y haproxy nghttp2-client && npm run build && scripts/build-native
 //     (once; bin/sparkplane runs dist/ when current; the native core runs 'gateway pinned')
 //   scripts/node benchmarks/gateway-proxy.ts [--spark 4.3.0 | --no-spark] [--seconds 3]
-//     [--rounds 3] [--json] [--gateway-node-options="--cpu-prof --cpu-prof-dir=DIR"]
+//     [--rounds 3] [--shared-cpus] [--json]
+//     [--gateway-node-options="--cpu-prof --cpu-prof-dir=DIR"]
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { encodeExecutePlanRequest } from '../src/gateway/wire/spark-connect-codecs.ts';
+import { processTree } from '../test/interop/harness/process-tree.ts';
 import { RUNS_ROOT } from '../test/interop/harness/run.ts';
 import { SPARK_PINS, checkPrerequisites } from '../test/interop/harness/spark-install.ts';
 import { startConnectServer } from '../test/interop/harness/spark-processes.ts';
@@ -32,7 +38,7 @@ import {
   unaryLoad,
   type StreamResult,
 } from './support/connect-load.ts';
-import { cpuMs, medianBy, memory, type Memory } from './support/measure.ts';
+import { cpuMs, medianBy, memory, runOnCpus, type Memory } from './support/measure.ts';
 import {
   HAPROXY_INSTALL_HINT,
   findHaproxy,
@@ -58,6 +64,7 @@ const { values: args } = parseArgs({
     'no-spark': { type: 'boolean', default: false },
     seconds: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
+    'shared-cpus': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     'gateway-node-options': { type: 'string' },
   },
@@ -104,6 +111,10 @@ const sparkSkipped = args['no-spark']
   : prerequisites?.ok === false
     ? `skipped: ${prerequisites.problems.join('; ')}`
     : undefined;
+
+/** Every CPU, and whether the in-repo part splits them (client and server, then the proxy). */
+const ALL_CPUS = `0-${String(availableParallelism() - 1)}`;
+const cpuSplit = !args['shared-cpus'] && availableParallelism() >= 2;
 
 // Read now: bin/sparkplane picks dist/ or src/ when the gateway starts.
 const build = gatewayBuild();
@@ -292,20 +303,29 @@ const unary: UnaryCell[] = [];
 const stream: StreamCell[] = [];
 let idle: IdleSessions | undefined;
 try {
+  // The client (this process and the h2load it starts) and the in-repo server on CPU 0.
+  if (cpuSplit) runOnCpus([process.pid], '0');
   const fake = await keep(startFakeConnect(logDir, FAKE_RESULT));
   /** A new HAProxy and gateway in front of `backend`, and the three paths to it. */
   const startProxies = async (
     name: string,
     backend: Listener,
   ): Promise<{ haproxy: Listener; gateway: Listener; paths: Path[]; references: Listener[] }> => {
-    const haproxyProcess = await keep(
+    // With the in-repo server, each proxy on CPU 1. It starts on CPU 0: HAProxy counts its
+    // threads by the CPUs it may use, so it runs one.
+    const own = async (started: Promise<Listener>): Promise<Listener> => {
+      const listener = await keep(started);
+      if (cpuSplit && name === 'fake') runOnCpus(processTree(listener.pid), '1');
+      return listener;
+    };
+    const haproxyProcess = await own(
       startHaproxy(haproxy.binary, runDir, `haproxy-${name}`, backend.port),
     );
     const gateway = (
       relay: 'terminate' | 'pinned',
       relayCore?: 'native' | 'typescript',
     ): Promise<Listener> =>
-      keep(
+      own(
         startGatewayProcess({
           name: `gateway-${relay}${relayCore === undefined ? '' : `-${relayCore}`}-${name}`,
           logDir,
@@ -319,7 +339,7 @@ try {
     const gatewayProcess = await gateway('terminate');
     if (name === 'idle')
       return { haproxy: haproxyProcess, gateway: gatewayProcess, paths: [], references: [] };
-    const haproxyHttp2 = await keep(
+    const haproxyHttp2 = await own(
       startHaproxy(haproxy.binary, runDir, `haproxy-h2-${name}`, backend.port, 'http2'),
     );
     const pinned = await gateway('pinned', 'native');
@@ -361,6 +381,8 @@ try {
   };
   await stop(idleProxies.gateway, idleProxies.haproxy);
   await stop(fake);
+  // Spark's driver runs many threads: the Spark part runs on every CPU, as a deployment would.
+  if (cpuSplit) runOnCpus([process.pid], ALL_CPUS);
 
   if (prerequisites?.ok === true) {
     const install = prerequisites.install;
@@ -397,6 +419,9 @@ if (signalled.interrupted) process.exit(130);
 const report: Report = {
   seconds,
   rounds,
+  cpus: cpuSplit
+    ? 'in-repo server: the client and the server on CPU 0, each proxy on CPU 1; Spark: every CPU'
+    : `every process on every CPU (${ALL_CPUS})`,
   gatewayBuild: build,
   haproxy: haproxy.version,
   h2load: h2load.version,

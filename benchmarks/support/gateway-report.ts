@@ -48,6 +48,8 @@ export interface Target {
 export interface Report {
   readonly seconds: number;
   readonly rounds: number;
+  /** Which CPUs the client, the servers and the proxies ran on. */
+  readonly cpus: string;
   /** Where bin/sparkplane ran the gateway from. */
   readonly gatewayBuild: 'dist' | 'src';
   readonly haproxy: string;
@@ -83,7 +85,7 @@ export function printReport(report: Report, json: boolean): void {
       `the same clients (unary: ${report.h2load}; streaming and idle sessions: one Node process, node:http2) and backend on every path; ` +
       `gateway from ${report.gatewayBuild}/ at log level warn, --relay terminate ('gateway') and --relay pinned ('gateway pinned': the native core; 'gateway pinned TS': --relay-core typescript, a reference); ` +
       `${report.haproxy} in mode tcp with balance source and stick on src ('HAProxy', the anchor), and terminating HTTP/2 ('HAProxy h2', a reference); ` +
-      `logs in ${report.runDir}`,
+      `CPUs: ${report.cpus}; logs in ${report.runDir}`,
   ];
   for (const backend of new Set(report.unary.map((cell) => cell.backend))) {
     lines.push('', `${backend}: unary Config (GetOption) calls of one session, from h2load`);

@@ -1,5 +1,6 @@
 // What every benchmark here measures the same way: percentiles of latencies, the median of
-// rounds, and a process tree's resident memory from /proc.
+// rounds, and a process tree's resident memory from /proc; and the CPUs a process may run on.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { processTree } from '../../test/interop/harness/process-tree.ts';
 
@@ -57,4 +58,20 @@ export function cpuMs(rootPid: number): number {
     }
   }
   return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * Lets the processes `pids` (every thread of each) run only on `cpus` ("0", "1", "0-1"), with
+ * util-linux's taskset; the threads and processes they start later inherit it.
+ */
+export function runOnCpus(pids: readonly number[], cpus: string): void {
+  for (const pid of pids) {
+    const result = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], {
+      encoding: 'utf8',
+    });
+    if (result.status !== 0)
+      throw new Error(
+        `taskset could not move pid ${String(pid)} to CPU ${cpus}: ${result.stderr.trim() || (result.error?.message ?? `exit ${String(result.status)}`)} (taskset is in Debian's util-linux; --shared-cpus runs without it)`,
+      );
+  }
 }

@@ -123,6 +123,8 @@ pub struct PinnedEngine {
     gone: bool,
     /// What `io[5]` says after the last call.
     peeking: f64,
+    /// The call being made tells `io[5]` (reading the client's bytes, expiring calls).
+    tells_peeking: bool,
 }
 
 #[napi]
@@ -151,6 +153,7 @@ impl PinnedEngine {
             fresh: true,
             gone: false,
             peeking: -2.0,
+            tells_peeking: false,
         }
     }
 
@@ -164,7 +167,8 @@ impl PinnedEngine {
         io: Float64ArraySlice,
         scratch: BufferSlice,
     ) -> f64 {
-        self.step_telling_peeking(io, scratch, |engine, out| {
+        self.tells_peeking = true;
+        self.step(io, scratch, |engine, out| {
             engine.set_epoch(epoch);
             engine.client_bytes(&mut chunk, now, out);
         })
@@ -329,7 +333,8 @@ impl PinnedEngine {
         io: Float64ArraySlice,
         scratch: BufferSlice,
     ) -> f64 {
-        self.step_telling_peeking(io, scratch, |engine, out| {
+        self.tells_peeking = true;
+        self.step(io, scratch, |engine, out| {
             engine.expire(timeout_ms, now, out);
         })
     }
@@ -425,20 +430,13 @@ impl PinnedEngine {
     ) -> f64 {
         self.begin();
         op(&mut self.engine, &mut self.out);
-        self.finish(io, scratch)
-    }
-
-    /// A step that also tells when the oldest call still reading its first message opened: the
-    /// calls after which the gateway sets its timer for first messages.
-    fn step_telling_peeking(
-        &mut self,
-        io: Float64ArraySlice,
-        scratch: BufferSlice,
-        op: impl FnOnce(&mut Engine, &mut Output),
-    ) -> f64 {
-        self.begin();
-        op(&mut self.engine, &mut self.out);
-        self.peeking = self.engine.oldest_peeking().unwrap_or(-1.0);
+        // Told only after the calls the gateway sets its timer for first messages after: finding
+        // the oldest looks at every open call.
+        self.peeking = if std::mem::take(&mut self.tells_peeking) {
+            self.engine.oldest_peeking().unwrap_or(-1.0)
+        } else {
+            -2.0
+        };
         self.finish(io, scratch)
     }
 
@@ -446,7 +444,6 @@ impl PinnedEngine {
         self.out.clear();
         self.spilled = None;
         self.fresh = true;
-        self.peeking = -2.0;
     }
 
     /// Writes the output and the events into `io` (and the scratch into `scratch`), or returns

@@ -22,7 +22,7 @@ import {
   encodeExecutePlanRequest,
   encodeReleaseSessionRequest,
 } from '../../../../src/gateway/wire/spark-connect-codecs.ts';
-import { cutAt } from '../../../support/cut-bytes.ts';
+import { cutAt, mutated } from '../../../support/cut-bytes.ts';
 import { prerequisiteOptions } from '../../../support/prerequisite.ts';
 import { prng } from '../../../support/prng.ts';
 
@@ -288,18 +288,7 @@ describe('native first-message peek parity', prerequisiteOptions(loadNativeCore(
         stream[0] = 1;
       } else {
         // A few bytes changed, inserted or removed, anywhere: in a header, a field, a length.
-        for (let edits = random(4); edits > 0; edits--) {
-          const at = random(stream.length + 1);
-          const edit = random(4);
-          if (edit <= 1 && at < stream.length) stream[at] = random(edit === 0 ? 256 : 0x20);
-          else if (edit === 2)
-            stream = Buffer.concat([
-              stream.subarray(0, at),
-              Buffer.from([random(256)]),
-              stream.subarray(at),
-            ]);
-          else stream = Buffer.concat([stream.subarray(0, at), stream.subarray(at + 1)]);
-        }
+        stream = mutated(stream, random(4), random);
       }
       const cuts = Array.from({ length: random(6) }, () => random(stream.length + 1)).sort(
         (a, b) => a - b,

@@ -19,7 +19,7 @@ import {
   encodeExecutePlanResponse,
   encodeReleaseSessionResponse,
 } from '../../../../src/gateway/wire/spark-connect-codecs.ts';
-import { cutAt } from '../../../support/cut-bytes.ts';
+import { cutAt, mutated } from '../../../support/cut-bytes.ts';
 import { prerequisiteOptions } from '../../../support/prerequisite.ts';
 import { prng } from '../../../support/prng.ts';
 
@@ -307,19 +307,7 @@ describe('native response scan parity', prerequisiteOptions(loadNativeCore().mis
       else if (kind === 1) stream[0] = random(3);
       else {
         // A few bytes changed, inserted or removed anywhere: a header, a tag, a length, an id.
-        for (let edits = 1 + random(3); edits > 0; edits--) {
-          const at = random(stream.length + 1);
-          const edit = random(4);
-          if (edit <= 1 && at < stream.length)
-            stream[at] = random(edit === 0 ? 256 : 0x20) | (edit === 0 ? 0 : 0x80);
-          else if (edit === 2)
-            stream = Buffer.concat([
-              stream.subarray(0, at),
-              Buffer.from([random(256)]),
-              stream.subarray(at),
-            ]);
-          else stream = Buffer.concat([stream.subarray(0, at), stream.subarray(at + 1)]);
-        }
+        stream = mutated(stream, 1 + random(3), random, { highBit: 0x80 });
       }
       const cuts = Array.from({ length: random(6) }, () => random(stream.length + 1));
       cuts.sort((a, b) => a - b);

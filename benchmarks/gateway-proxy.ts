@@ -6,15 +6,17 @@
 // Measured per path: unary Config calls/s with p50/p99 latency at 1, 64 and 512 calls in flight
 // (from h2load, one session per concurrency), MB/s of one large streamed ExecutePlan result, and
 // the gateway's RSS holding 10,000 idle sessions. Prints one table per part and whether the
-// gateway meets its targets (JSON with --json). Every cell runs --rounds times, the paths taking
-// turns to go first, and the median round is shown. With the in-repo server, which answers in
+// gateway meets its targets (JSON with --json). Every cell runs --rounds times, every path once a
+// round, taking turns to go first; what is compared (a p99 with the direct path's or HAProxy's, MB/s
+// with the direct path's) is compared within each round, and the median and range of the rounds
+// are shown: a round in which the backend paused for every path then counts for none. With the in-repo server, which answers in
 // microseconds, the client and the server share CPU 0 and each proxy has CPU 1 to itself, so a
 // cell measures the proxy and not how the scheduler placed three busy processes on two CPUs
 // (--shared-cpus: all on every CPU, as the Spark part always runs).
 //   apt-get install -y haproxy nghttp2-client && npm run build && scripts/build-native
 //     (once; bin/sparkplane runs dist/ when current; the native core runs 'gateway pinned')
 //   scripts/node benchmarks/gateway-proxy.ts [--spark 4.3.0 | --no-spark] [--seconds 3]
-//     [--rounds 3] [--shared-cpus] [--json]
+//     [--rounds 5] [--shared-cpus] [--json]
 //     [--gateway-node-options="--cpu-prof --cpu-prof-dir=DIR"]
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -38,7 +40,7 @@ import {
   unaryLoad,
   type StreamResult,
 } from './support/connect-load.ts';
-import { cpuMs, medianBy, memory, runOnCpus, type Memory } from './support/measure.ts';
+import { cpuMs, memory, runOnCpus, spread, type Memory } from './support/measure.ts';
 import {
   HAPROXY_INSTALL_HINT,
   findHaproxy,
@@ -63,7 +65,7 @@ const { values: args } = parseArgs({
     spark: { type: 'string', default: SPARK_PINS.at(-1)?.spark ?? '' },
     'no-spark': { type: 'boolean', default: false },
     seconds: { type: 'string', default: '3' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     'shared-cpus': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     'gateway-node-options': { type: 'string' },
@@ -166,18 +168,14 @@ interface Path {
 }
 
 /**
- * Runs `measure` --rounds times on every path, the paths taking turns to go first, and returns
- * each path's median round by `key` with the CPU time its proxy used in that round.
+ * Every path measured --rounds times, once a round, the paths taking turns to go first; each
+ * path's rounds in order, with the CPU time its proxy used over the measured time: from
+ * `measuredStart` when the measure calls it (after its warm-up), else from its start.
  */
-/**
- * Each path measured `rounds` times, the median by `key`, with the proxy's CPU over the measured
- * time: from `measuredStart` when the measure calls it (after its warm-up), else from its start.
- */
-async function medianRounds<T>(
+async function measureRounds<T>(
   paths: readonly Path[],
   measure: (path: Path, measuredStart: () => void) => Promise<T>,
-  key: (result: T) => number,
-): Promise<Map<PathName, T & { readonly proxyCpuMs: number }>> {
+): Promise<Map<PathName, (T & { readonly proxyCpuMs: number })[]>> {
   const results = new Map<PathName, (T & { proxyCpuMs: number })[]>(
     paths.map((path) => [path.name, []]),
   );
@@ -193,13 +191,25 @@ async function medianRounds<T>(
       results.get(path.name)?.push({ ...result, proxyCpuMs });
     }
   }
-  const medians = new Map<PathName, T & { proxyCpuMs: number }>();
-  for (const [name, measured] of results) {
-    const median = medianBy(measured, key);
-    if (median !== undefined) medians.set(name, median);
-  }
-  return medians;
+  return results;
 }
+
+/** `value` of the path's round divided by, or minus, that of the direct path in the same round. */
+function againstDirect<T>(
+  rounds: ReadonlyMap<PathName, readonly T[]>,
+  path: PathName,
+  value: (round: T) => number,
+  compare: (path: number, direct: number) => number,
+): number[] {
+  const direct = rounds.get('direct') ?? [];
+  return (rounds.get(path) ?? []).map((round, index) => {
+    const directRound = direct[index];
+    return compare(value(round), directRound === undefined ? Number.NaN : value(directRound));
+  });
+}
+
+const medianOf = <T>(rounds: readonly T[], value: (round: T) => number): number =>
+  spread(rounds.map(value)).median;
 
 /** Unary and streaming cells of one backend through every path. */
 async function measureBackend(
@@ -221,20 +231,30 @@ async function measureBackend(
   }
   const unary: UnaryCell[] = [];
   for (const [streams, sessionId] of sessionIds) {
-    const medians = await medianRounds(
-      paths,
-      (path, measuredStart) =>
-        unaryLoad(h2loadBinary, path.port, sessionId, streams, seconds, measuredStart),
-      (result) => result.callsPerSecond,
+    const byPath = await measureRounds(paths, (path, measuredStart) =>
+      unaryLoad(h2loadBinary, path.port, sessionId, streams, seconds, measuredStart),
     );
-    const direct = medians.get('direct');
-    for (const [path, cell] of medians)
+    for (const [path, measured] of byPath)
       unary.push({
-        ...cell,
         backend,
         path,
-        addedP99Ms: cell.p99Ms - (direct?.p99Ms ?? Number.NaN),
-        proxyCpuUsPerCall: (cell.proxyCpuMs * 1000) / cell.calls,
+        streams,
+        calls: medianOf(measured, (round) => round.calls),
+        callsPerSecond: medianOf(measured, (round) => round.callsPerSecond),
+        p50Ms: medianOf(measured, (round) => round.p50Ms),
+        p99Ms: medianOf(measured, (round) => round.p99Ms),
+        errors: measured.reduce((sum, round) => sum + round.errors, 0),
+        p99ByRoundMs: measured.map((round) => round.p99Ms),
+        addedP99Ms: spread(
+          againstDirect(
+            byPath,
+            path,
+            (round) => round.p99Ms,
+            (own, direct) => own - direct,
+          ),
+        ),
+        proxyCpuMs: medianOf(measured, (round) => round.proxyCpuMs),
+        proxyCpuUsPerCall: medianOf(measured, (round) => (round.proxyCpuMs * 1000) / round.calls),
       });
   }
   const streamOnce = (path: Path): Promise<StreamResult> =>
@@ -245,31 +265,41 @@ async function measureBackend(
       streamTimeoutMs,
       resultBytes.get(path.name) ?? Number.NaN,
     );
-  const medians = await medianRounds(
-    paths,
-    async (path, measuredStart) => {
-      try {
-        return await streamOnce(path);
-      } catch (error) {
-        // Spark in local mode now and then loses a 130 MB task result (TaskResultLost) whatever
-        // the path: such a round is run again once, and said; a second failure ends the run.
-        process.stderr.write(
-          `${backend} ${path.name}: the streamed result failed, measuring again: ${error instanceof Error ? error.message : String(error)}\n`,
-        );
-        measuredStart();
-        return streamOnce(path);
-      }
-    },
-    (result) => result.mbPerSecond,
-  );
-  const direct = medians.get('direct');
-  const stream = [...medians].map(([path, cell]): StreamCell => ({
-    ...cell,
-    backend,
-    path,
-    shareOfDirect: cell.mbPerSecond / (direct?.mbPerSecond ?? Number.NaN),
-    proxyCpuMsPerMiB: cell.proxyCpuMs / (cell.bytes / 1024 / 1024),
-  }));
+  const byPath = await measureRounds(paths, async (path, measuredStart) => {
+    try {
+      return await streamOnce(path);
+    } catch (error) {
+      // Spark in local mode now and then loses a 130 MB task result (TaskResultLost) whatever
+      // the path: such a round is run again once, and said; a second failure ends the run.
+      process.stderr.write(
+        `${backend} ${path.name}: the streamed result failed, measuring again: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
+      measuredStart();
+      return streamOnce(path);
+    }
+  });
+  const stream = [...byPath].map(([path, measured]): StreamCell => {
+    return {
+      backend,
+      path,
+      bytes: medianOf(measured, (round) => round.bytes),
+      seconds: medianOf(measured, (round) => round.seconds),
+      mbPerSecond: medianOf(measured, (round) => round.mbPerSecond),
+      shareOfDirect: spread(
+        againstDirect(
+          byPath,
+          path,
+          (round) => round.mbPerSecond,
+          (own, direct) => own / direct,
+        ),
+      ),
+      proxyCpuMs: medianOf(measured, (round) => round.proxyCpuMs),
+      proxyCpuMsPerMiB: medianOf(
+        measured,
+        (round) => round.proxyCpuMs / (round.bytes / 1024 / 1024),
+      ),
+    };
+  });
   return { unary, stream };
 }
 

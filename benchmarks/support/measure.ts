@@ -1,5 +1,6 @@
-// What every benchmark here measures the same way: percentiles of latencies, the median of
-// rounds, and a process tree's resident memory from /proc; and the CPUs a process may run on.
+// What every benchmark here measures the same way: percentiles of latencies, the median of rounds
+// and their spread, and a process tree's resident memory from /proc; and the CPUs a process may
+// run on.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { processTree } from '../../test/interop/harness/process-tree.ts';
@@ -13,6 +14,23 @@ export function percentile(sorted: readonly number[], fraction: number): number 
 export function medianBy<T>(rounds: readonly T[], key: (round: T) => number): T | undefined {
   const sorted = [...rounds].sort((a, b) => key(a) - key(b));
   return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** The median of some rounds' values (the mean of the middle two of an even count), and their range. */
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+export function spread(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  const upper = Math.floor(sorted.length / 2);
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[upper] ?? Number.NaN)
+      : ((sorted[upper - 1] ?? Number.NaN) + (sorted[upper] ?? Number.NaN)) / 2;
+  return { median, min: sorted[0] ?? Number.NaN, max: sorted.at(-1) ?? Number.NaN };
 }
 
 export interface Memory {

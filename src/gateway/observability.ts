@@ -1,6 +1,7 @@
 // The one place the gateway's events become Prometheus metrics and log lines.
 import type { Registry } from 'prom-client';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import { createCountedHistogram, type CountedHistogramChild } from '../core/counted-histogram.ts';
 import type { Logger } from '../core/logging.ts';
 import type { BackendPool } from './backends/backend-pool.ts';
 import { gatewayChannels } from './observability-channels.ts';
@@ -32,10 +33,14 @@ export function grpcCodeName(status: number): string {
   return GRPC_CODES[status] ?? (status === -1 ? 'NONE' : String(status));
 }
 
-/** The counters of one method and status: its labelled children, and calls not yet counted. */
-interface PerCall {
+/** One method's latency, and its calls by status not yet handed to the counter. */
+interface PerMethod {
+  readonly latency: CountedHistogramChild;
+  readonly byStatus: Map<number, PerStatus>;
+}
+
+interface PerStatus {
   readonly rpcs: { inc(value?: number): void };
-  readonly latency: { observe(value: number): void };
   pending: number;
 }
 
@@ -50,9 +55,10 @@ export function subscribeGatewayMetrics(
   const registers = [registry];
   const stopManaged = subscribeManagedMetrics(registry, () => state.managed);
   // Calls are counted in plain numbers as they finish and handed to the counters when they are
-  // read: a labelled prom-client update hashes its labels every time, which a gateway relaying
-  // tens of thousands of calls a second pays for on each.
-  const perCall = new Map<string, PerCall>();
+  // read, and their latencies go to a counted histogram: a labelled prom-client update hashes its
+  // labels every time, which a gateway relaying tens of thousands of calls a second pays for on
+  // each.
+  const perMethod = new Map<string, PerMethod>();
   let pendingBytesIn = 0;
   let pendingBytesOut = 0;
   const rpcs = new Counter({
@@ -61,14 +67,15 @@ export function subscribeGatewayMetrics(
     labelNames: ['method', 'code'],
     registers,
     collect() {
-      for (const child of perCall.values())
-        if (child.pending > 0) {
-          child.rpcs.inc(child.pending);
-          child.pending = 0;
-        }
+      for (const method of perMethod.values())
+        for (const status of method.byStatus.values())
+          if (status.pending > 0) {
+            status.rpcs.inc(status.pending);
+            status.pending = 0;
+          }
     },
   });
-  const latency = new Histogram({
+  const latency = createCountedHistogram({
     name: 'sparkplane_gateway_rpc_duration_seconds',
     help: 'Duration of Spark Connect calls through the gateway (streams: until the last byte)',
     labelNames: ['method'],
@@ -181,18 +188,21 @@ export function subscribeGatewayMetrics(
     }),
     gatewayChannels.rpcFinished.subscribe((event) => {
       if (event.backend !== '') activeStreams--;
-      const key = `${event.method}\u0000${String(event.status)}`;
-      let child = perCall.get(key);
-      if (child === undefined) {
-        child = {
+      let method = perMethod.get(event.method);
+      if (method === undefined) {
+        method = { latency: latency.labels({ method: event.method }), byStatus: new Map() };
+        perMethod.set(event.method, method);
+      }
+      let status = method.byStatus.get(event.status);
+      if (status === undefined) {
+        status = {
           rpcs: rpcs.labels({ method: event.method, code: grpcCodeName(event.status) }),
-          latency: latency.labels({ method: event.method }),
           pending: 0,
         };
-        perCall.set(key, child);
+        method.byStatus.set(event.status, status);
       }
-      child.pending++;
-      child.latency.observe(event.durationMs / 1000);
+      status.pending++;
+      method.latency.observe(event.durationMs / 1000);
       pendingBytesIn += event.bytesIn;
       pendingBytesOut += event.bytesOut;
     }),

@@ -7,12 +7,12 @@
 // (from h2load, one session per concurrency), MB/s of one large streamed ExecutePlan result, and
 // the gateway's RSS holding 10,000 idle sessions. Prints one table per part and whether the
 // gateway meets its targets (JSON with --json). Every cell runs --rounds times, every path once a
-// round, taking turns to go first; what is compared (a p99 with the direct path's or HAProxy's, MB/s
-// with the direct path's) is compared within each round, and the median and range of the rounds
-// are shown: a round in which the backend paused for every path then counts for none. With the in-repo server, which answers in
-// microseconds, the client and the server share CPU 0 and each proxy has CPU 1 to itself, so a
-// cell measures the proxy and not how the scheduler placed three busy processes on two CPUs
-// (--shared-cpus: all on every CPU, as the Spark part always runs).
+// round, taking turns to go first; what is compared (a p99 with the direct path's or HAProxy's,
+// MB/s with the direct path's) is compared within each round, and the median and range of the
+// rounds are shown: a round in which the backend paused for every path counts for none. With the
+// in-repo server, which answers in microseconds, the client and the server share CPU 0 and each
+// proxy has CPU 1 to itself, so a cell measures the proxy and not how the scheduler placed three
+// busy processes on two CPUs (--shared-cpus: all on every CPU, as the Spark part always runs).
 //   apt-get install -y haproxy nghttp2-client && npm run build && scripts/build-native
 //     (once; bin/sparkplane runs dist/ when current; the native core runs 'gateway pinned')
 //   scripts/node benchmarks/gateway-proxy.ts [--spark 4.3.0 | --no-spark] [--seconds 3]
@@ -278,28 +278,23 @@ async function measureBackend(
       return streamOnce(path);
     }
   });
-  const stream = [...byPath].map(([path, measured]): StreamCell => {
-    return {
-      backend,
-      path,
-      bytes: medianOf(measured, (round) => round.bytes),
-      seconds: medianOf(measured, (round) => round.seconds),
-      mbPerSecond: medianOf(measured, (round) => round.mbPerSecond),
-      shareOfDirect: spread(
-        againstDirect(
-          byPath,
-          path,
-          (round) => round.mbPerSecond,
-          (own, direct) => own / direct,
-        ),
+  const stream = [...byPath].map(([path, measured]): StreamCell => ({
+    backend,
+    path,
+    bytes: medianOf(measured, (round) => round.bytes),
+    seconds: medianOf(measured, (round) => round.seconds),
+    mbPerSecond: medianOf(measured, (round) => round.mbPerSecond),
+    shareOfDirect: spread(
+      againstDirect(
+        byPath,
+        path,
+        (round) => round.mbPerSecond,
+        (own, direct) => own / direct,
       ),
-      proxyCpuMs: medianOf(measured, (round) => round.proxyCpuMs),
-      proxyCpuMsPerMiB: medianOf(
-        measured,
-        (round) => round.proxyCpuMs / (round.bytes / 1024 / 1024),
-      ),
-    };
-  });
+    ),
+    proxyCpuMs: medianOf(measured, (round) => round.proxyCpuMs),
+    proxyCpuMsPerMiB: medianOf(measured, (round) => round.proxyCpuMs / (round.bytes / 1024 / 1024)),
+  }));
   return { unary, stream };
 }
 

@@ -193,7 +193,7 @@ export function evaluateTargets(
       met: difference.median <= TARGETS.addedP99SlackMs,
       detail:
         `${cell.path}'s p99 minus HAProxy's in the same round ${signedSpread(difference)} ms, at most +${String(TARGETS.addedP99SlackMs)}; ` +
-        `within in ${String(within)} of ${String(differences.length)} rounds (added vs direct: ${cell.path} ${signed(cell.addedP99Ms.median)}, HAProxy ${signed(haproxy.addedP99Ms.median)})`,
+        `within it in ${String(within)} of ${String(differences.length)} rounds (added vs direct: ${cell.path} ${signed(cell.addedP99Ms.median)}, HAProxy ${signed(haproxy.addedP99Ms.median)})`,
     });
   }
   for (const cell of stream.filter((candidate) => GATEWAY_PATHS.includes(candidate.path))) {

@@ -16,7 +16,7 @@ export function medianBy<T>(rounds: readonly T[], key: (round: T) => number): T 
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** The median of some rounds' values (the mean of the middle two of an even count), and their range. */
+/** The median of rounds' values (of an even count, the mean of the middle two), and their range. */
 export interface Spread {
   readonly median: number;
   readonly min: number;

@@ -42,10 +42,10 @@ test("the p99 target compares the gateway's p99 with HAProxy's round by round", 
   const [pinnedTarget, terminateTarget] = targets;
   assert.equal(targets.length, 2);
   assert.equal(pinnedTarget?.met, true);
-  assert.match(pinnedTarget?.detail ?? '', /\+0\.40 \(\+0\.40 to \+5\.00\) ms/);
-  assert.match(pinnedTarget?.detail ?? '', /within it in 4 of 5 rounds/);
+  assert.match(pinnedTarget.detail, /\+0\.40 \(\+0\.40 to \+5\.00\) ms/);
+  assert.match(pinnedTarget.detail, /within it in 4 of 5 rounds/);
   assert.equal(terminateTarget?.met, false);
-  assert.match(terminateTarget?.detail ?? '', /\+1\.00 \(\+1\.00 to \+1\.00\) ms.*in 0 of 5/);
+  assert.match(terminateTarget.detail, /\+1\.00 \(\+1\.00 to \+1\.00\) ms.*in 0 of 5/);
 });
 
 test('the streaming target takes the median of the rounds’ shares of direct', () => {

@@ -20,7 +20,7 @@ export interface UnaryCell extends UnaryResult {
   readonly p99ByRoundMs: readonly number[];
   /** This path's p99 minus the direct path's in the same round, over the rounds. */
   readonly addedP99Ms: Spread;
-  /** CPU time the proxy's processes used per round, and per call (median rounds; NaN for direct). */
+  /** The proxy's CPU time in a round, and per call: medians of the rounds (NaN for direct). */
   readonly proxyCpuMs: number;
   readonly proxyCpuUsPerCall: number;
 }

@@ -37,11 +37,14 @@ export function createCountedHistogram(options: {
 }): CountedHistogram {
   const bounds = [...options.buckets].sort((a, b) => a - b);
   const children = new Map<string, Child>();
-  const metric = {
+  const head = {
     name: options.name,
     help: options.help,
     type: 'histogram',
     aggregator: 'sum',
+  } as const;
+  const metric = {
+    ...head,
     get() {
       const values: Value[] = [];
       for (const child of children.values()) {
@@ -59,13 +62,7 @@ export function createCountedHistogram(options: {
           { labels: { ...child.labels }, value: child.count, metricName: `${options.name}_count` },
         );
       }
-      return Promise.resolve({
-        name: options.name,
-        help: options.help,
-        type: 'histogram',
-        aggregator: 'sum',
-        values,
-      });
+      return Promise.resolve({ ...head, values });
     },
     reset() {
       for (const child of children.values()) {

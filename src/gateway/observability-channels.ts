@@ -36,6 +36,24 @@ export interface RpcFinished {
   /** The gateway's own message when it answered the call itself. */
   readonly message: string;
 }
+/**
+ * Calls of one method on one backend that ended OK, summed up: the native pinned relay reports
+ * the OK unary calls of sessions it routes itself so when no one needs each call's record (see
+ * GatewayOptions.summarizeOkCalls). They are not also published on rpcFinished.
+ */
+export interface RpcsFinished {
+  readonly method: string;
+  readonly backend: string;
+  readonly count: number;
+  /**
+   * Each call's duration: `count` numbers of `durationsMs` from `durationsAt`, readable only
+   * while the event is handled (the array is the relay's and is reused).
+   */
+  readonly durationsMs: Float64Array;
+  readonly durationsAt: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
 export interface RequestRejected {
   /** Stable kind for the metric label: an error code or a protocol problem. */
   readonly kind: string;
@@ -67,6 +85,13 @@ export const gatewayChannels = {
     'sparkplane:gateway:rpc-started',
   ),
   rpcFinished: channel<RpcFinished>('sparkplane:gateway:rpc-finished'),
+  /** Calls started whose ends come on rpcsFinished when they end OK (else on rpcFinished). */
+  rpcsStarted: channel<{
+    readonly method: string;
+    readonly backend: string;
+    readonly count: number;
+  }>('sparkplane:gateway:rpcs-started'),
+  rpcsFinished: channel<RpcsFinished>('sparkplane:gateway:rpcs-finished'),
   requestRejected: channel<RequestRejected>('sparkplane:gateway:request-rejected'),
   /** A fault of the gateway's own while relaying one call (that call was cancelled). */
   relayFailed: channel<{

@@ -4,6 +4,7 @@ import { Counter, Gauge } from 'prom-client';
 import { createCountedHistogram, type CountedHistogramChild } from '../core/counted-histogram.ts';
 import type { Logger } from '../core/logging.ts';
 import type { BackendPool } from './backends/backend-pool.ts';
+import { GrpcStatus } from './errors.ts';
 import { gatewayChannels } from './observability-channels.ts';
 import type { SessionTable } from './routing/session-table.ts';
 import type { ManagedServers } from './managed/managed-servers.ts';
@@ -182,27 +183,42 @@ export function subscribeGatewayMetrics(
           this.set({ backend: backend.id }, backend.lastCheck.latencyMs / 1000);
     },
   });
+  /** The counters of calls of `name` that ended with `code`. */
+  const countersOf = (name: string, code: number): { method: PerMethod; status: PerStatus } => {
+    let method = perMethod.get(name);
+    if (method === undefined) {
+      method = { latency: latency.labels({ method: name }), byStatus: new Map() };
+      perMethod.set(name, method);
+    }
+    let status = method.byStatus.get(code);
+    if (status === undefined) {
+      status = { rpcs: rpcs.labels({ method: name, code: grpcCodeName(code) }), pending: 0 };
+      method.byStatus.set(code, status);
+    }
+    return { method, status };
+  };
   const stops = [
     gatewayChannels.rpcStarted.subscribe(() => {
       activeStreams++;
     }),
+    gatewayChannels.rpcsStarted.subscribe((event) => {
+      activeStreams += event.count;
+    }),
     gatewayChannels.rpcFinished.subscribe((event) => {
       if (event.backend !== '') activeStreams--;
-      let method = perMethod.get(event.method);
-      if (method === undefined) {
-        method = { latency: latency.labels({ method: event.method }), byStatus: new Map() };
-        perMethod.set(event.method, method);
-      }
-      let status = method.byStatus.get(event.status);
-      if (status === undefined) {
-        status = {
-          rpcs: rpcs.labels({ method: event.method, code: grpcCodeName(event.status) }),
-          pending: 0,
-        };
-        method.byStatus.set(event.status, status);
-      }
+      const { method, status } = countersOf(event.method, event.status);
       status.pending++;
       method.latency.observe(event.durationMs / 1000);
+      pendingBytesIn += event.bytesIn;
+      pendingBytesOut += event.bytesOut;
+    }),
+    gatewayChannels.rpcsFinished.subscribe((event) => {
+      activeStreams -= event.count;
+      const { method, status } = countersOf(event.method, GrpcStatus.OK);
+      status.pending += event.count;
+      const { durationsMs, durationsAt } = event;
+      for (let index = durationsAt; index < durationsAt + event.count; index++)
+        method.latency.observe((durationsMs[index] ?? 0) / 1000);
       pendingBytesIn += event.bytesIn;
       pendingBytesOut += event.bytesOut;
     }),

@@ -13,7 +13,11 @@
 //!     as only calls that read the client's bytes or expire calls tell)
 //! then 2 numbers per piece: start (scratch pieces as -(start + 1)), length; client's first
 //! then EVENT_WORDS numbers per event: kind, stream, slot, method (+1, 0 for none), status,
-//!   duration ms, bytes in, bytes out, forwarded (0/1), details (0/1)
+//!   duration ms, bytes in, bytes out, forwarded (0/1), details (0/1);
+//!   a summary of calls (kind CALLS, after the other events): kind, 0, slot, method, calls
+//!   started, calls ended, bytes in, bytes out, where the ended calls' durations (ms) are in
+//!   `io`, 0
+//! then the durations of the summaries' ended calls
 //! ```
 //!
 //! A call returns 0, or the length `io` must have for the output, which then waits for `output`.
@@ -24,7 +28,7 @@
 use napi::bindgen_prelude::{Buffer, BufferSlice, Float64ArraySlice};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
-use sparkplane_wire::relay::{Config, Engine, Event, Opened, Output, Piece};
+use sparkplane_wire::relay::{CallSummary, Config, Engine, Event, Opened, Output, Piece};
 use sparkplane_wire::scan::Method;
 
 const HEAD_WORDS: usize = 6;
@@ -37,6 +41,7 @@ const AUTHENTICATE: f64 = 4.0;
 const OPENED: f64 = 5.0;
 const REJECTED: f64 = 6.0;
 const RELAY_FAILED: f64 = 7.0;
+const CALLS: f64 = 8.0;
 
 #[napi(object)]
 pub struct PinnedEngineConfig {
@@ -46,6 +51,8 @@ pub struct PinnedEngineConfig {
     pub backend_token: Option<String>,
     pub authenticating: bool,
     pub rewrite_user_id: bool,
+    /// OK unary calls of cached sessions come as summaries (kind CALLS), not one event each.
+    pub summarize_plain_calls: bool,
 }
 
 /// What the numbers of an event do not say.
@@ -116,6 +123,8 @@ pub struct PinnedEngine {
     out: Output,
     /// The events of the last call, for `eventDetails`.
     events: Vec<Event>,
+    /// The calls the last call summed up.
+    summaries: Vec<CallSummary>,
     /// Scratch that did not fit the buffer given, for `takeScratch`.
     spilled: Option<Vec<u8>>,
     /// The engine's events are still to be taken (the output of a new call, not a retry).
@@ -143,12 +152,14 @@ impl PinnedEngine {
                 .map(|token| token.chars().map(|c| c as u32 as u8).collect()),
             authenticating: config.authenticating,
             rewrite_user_id: config.rewrite_user_id,
+            summarize_plain_calls: config.summarize_plain_calls,
         };
         let engine = Engine::new(config, now, &mut out);
         PinnedEngine {
             engine,
             out,
             events: Vec::new(),
+            summaries: Vec::new(),
             spilled: None,
             fresh: true,
             gone: false,
@@ -455,9 +466,13 @@ impl PinnedEngine {
             self.fresh = false;
             self.events.clear();
             self.events.extend(self.engine.take_events());
+            self.summaries.clear();
+            self.summaries.extend(self.engine.take_summaries());
         }
         let pieces = self.out.client.len() + self.out.server.len();
-        let needed = HEAD_WORDS + 2 * pieces + EVENT_WORDS * self.events.len();
+        let records = self.events.len() + self.summaries.len();
+        let durations: usize = self.summaries.iter().map(|s| s.durations_ms.len()).sum();
+        let needed = HEAD_WORDS + 2 * pieces + EVENT_WORDS * records + durations;
         if io.len() < needed {
             return needed as f64;
         }
@@ -470,7 +485,7 @@ impl PinnedEngine {
             self.spilled = Some(self.out.scratch.clone());
             io[2] = -1.0;
         }
-        io[3] = self.events.len() as f64;
+        io[3] = records as f64;
         io[4] = if self.engine.closed() { 1.0 } else { 0.0 };
         io[5] = self.peeking;
         let mut at = HEAD_WORDS;
@@ -539,6 +554,24 @@ impl PinnedEngine {
                     record[9] = 1.0;
                 }
             }
+            at += EVENT_WORDS;
+        }
+        let mut durations_at = at + EVENT_WORDS * self.summaries.len();
+        for summary in &self.summaries {
+            let record = &mut io[at..at + EVENT_WORDS];
+            let ended = summary.durations_ms.len();
+            record[0] = CALLS;
+            record[1] = 0.0;
+            record[2] = f64::from(summary.slot);
+            record[3] = method_number(Some(summary.method));
+            record[4] = f64::from(summary.started);
+            record[5] = ended as f64;
+            record[6] = summary.bytes_in as f64;
+            record[7] = summary.bytes_out as f64;
+            record[8] = durations_at as f64;
+            record[9] = 0.0;
+            io[durations_at..durations_at + ended].copy_from_slice(&summary.durations_ms);
+            durations_at += ended;
             at += EVENT_WORDS;
         }
         0.0

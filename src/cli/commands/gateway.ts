@@ -252,6 +252,8 @@ export const gatewayCommand = defineCommand({
         backendToken,
         authenticate: auth === undefined ? undefined : (headers) => auth.authenticate(headers),
         managed: managed?.settings,
+        // Below info the access log writes only the calls that did not end well.
+        summarizeOkCalls: !logger.isLevelEnabled('info'),
       });
       subscribeGatewayMetrics(metrics.registry, gateway);
       if (gateway.relayCore === 'typescript' && config.relayCore === 'auto')

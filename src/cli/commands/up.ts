@@ -121,6 +121,8 @@ export const upCommand = defineCommand({
         backends: [],
         stateDir: join(stateDir, 'gateway'),
         managed: managed?.settings,
+        // Below info the access log writes only the calls that did not end well.
+        summarizeOkCalls: !logger.isLevelEnabled('info'),
       });
       subscribeGatewayMetrics(metrics.registry, gateway);
       const shuffle = createShuffleServer({

@@ -58,6 +58,8 @@ export interface PinnedEngineConfig {
   backendToken?: string | undefined;
   authenticating: boolean;
   rewriteUserId: boolean;
+  /** OK unary calls of cached sessions are reported in summaries (kind CALLS), not one by one. */
+  summarizePlainCalls: boolean;
 }
 
 /** What the numbers of a pinned connection's event do not say; fields by event kind. */

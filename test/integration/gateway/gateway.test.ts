@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createMetrics } from '../../../src/core/metrics.ts';
-import { startGateway, type Gateway } from '../../../src/gateway/gateway-server.ts';
+import {
+  startGateway,
+  type Gateway,
+  type GatewayOptions,
+} from '../../../src/gateway/gateway-server.ts';
+import { gatewayChannels } from '../../../src/gateway/observability-channels.ts';
 import { subscribeGatewayMetrics } from '../../../src/gateway/observability.ts';
 import { grpcCall, type GrpcReply } from '../../../src/gateway/proxy/grpc-call.ts';
 import { RELAY_VARIANTS, type RelayVariant } from '../../support/relay-variants.ts';
@@ -92,7 +97,9 @@ async function config(
 async function fastGateway(
   backends: FakeSparkConnect[],
   stateDir?: string,
-  relay: RelayVariant['options'] = { relay: 'terminate' },
+  relay: RelayVariant['options'] & Pick<GatewayOptions, 'summarizeOkCalls'> = {
+    relay: 'terminate',
+  },
   sessions: { sessionIdleTimeoutMs?: number; sweepIntervalMs?: number } = {},
 ): Promise<Gateway> {
   const gateway = await startGateway({
@@ -259,52 +266,66 @@ for (const variant of RELAY_VARIANTS)
       assert.equal(count(), 0, 'the session was let go once idle');
     });
 
-    it('counts calls by method and status, their latency and bytes, once each however often read', async () => {
-      gateway = await fastGateway(fakes, undefined, relay);
-      const metrics = createMetrics();
-      const stop = subscribeGatewayMetrics(metrics.registry, gateway);
-      try {
-        session = client(gateway);
-        const sessionId = randomUUID();
-        // The first call is routed by the gateway; on a pinned relay the next ones go by the place
-        // the connection already knows.
-        for (let i = 0; i < 12; i++)
-          assert.equal((await config(session, sessionId, 'bob')).status, 0);
-        const plan = await grpcCall(
-          session,
-          `${SERVICE}/ExecutePlan`,
-          encodeExecutePlanRequest({ sessionId, userId: 'bob', sql: 'SELECT 1' }),
-          { timeoutMs: 5000 },
-        );
-        assert.equal(plan.status, 0);
-        const unknown = await grpcCall(session, `${SERVICE}/NoSuchMethod`, Buffer.alloc(0), {
-          timeoutMs: 5000,
+    // Summed up, OK calls are counted the same: the native core then reports the OK unary calls
+    // of sessions it routes itself in summaries (the other relays ignore the option).
+    for (const summarizeOkCalls of [false, true])
+      it(`counts calls by method and status, their latency and bytes, once each however often read${summarizeOkCalls ? ', OK calls summed up' : ''}`, async () => {
+        gateway = await fastGateway(fakes, undefined, { ...relay, summarizeOkCalls });
+        const metrics = createMetrics();
+        const stop = subscribeGatewayMetrics(metrics.registry, gateway);
+        let summedUp = 0;
+        const stopSummaries = gatewayChannels.rpcsFinished.subscribe((event) => {
+          summedUp += event.count;
         });
-        assert.notEqual(unknown.status, 0);
-        for (let read = 0; read < 2; read++) {
-          const text = await metrics.render();
-          const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
-          assert.equal(
-            value(/^sparkplane_gateway_rpcs_total\{method="Config",code="OK"\} (\S+)$/m),
-            12,
+        try {
+          session = client(gateway);
+          const sessionId = randomUUID();
+          // The first call is routed by the gateway; on a pinned relay the next ones go by the place
+          // the connection already knows.
+          for (let i = 0; i < 12; i++)
+            assert.equal((await config(session, sessionId, 'bob')).status, 0);
+          const plan = await grpcCall(
+            session,
+            `${SERVICE}/ExecutePlan`,
+            encodeExecutePlanRequest({ sessionId, userId: 'bob', sql: 'SELECT 1' }),
+            { timeoutMs: 5000 },
           );
-          assert.equal(
-            value(/^sparkplane_gateway_rpcs_total\{method="ExecutePlan",code="OK"\} (\S+)$/m),
-            1,
-          );
-          assert.equal(
-            value(/^sparkplane_gateway_rpc_duration_seconds_count\{method="Config"\} (\S+)$/m),
-            12,
-          );
-          assert.ok(value(/^sparkplane_gateway_bytes_total\{direction="in"\} (\S+)$/m) > 12 * 20);
-          assert.ok(value(/^sparkplane_gateway_bytes_total\{direction="out"\} (\S+)$/m) > 12 * 20);
-          assert.equal(value(/^sparkplane_gateway_active_calls (\S+)$/m), 0);
+          assert.equal(plan.status, 0);
+          const unknown = await grpcCall(session, `${SERVICE}/NoSuchMethod`, Buffer.alloc(0), {
+            timeoutMs: 5000,
+          });
+          assert.notEqual(unknown.status, 0);
+          for (let read = 0; read < 2; read++) {
+            const text = await metrics.render();
+            const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
+            assert.equal(
+              value(/^sparkplane_gateway_rpcs_total\{method="Config",code="OK"\} (\S+)$/m),
+              12,
+            );
+            assert.equal(
+              value(/^sparkplane_gateway_rpcs_total\{method="ExecutePlan",code="OK"\} (\S+)$/m),
+              1,
+            );
+            assert.equal(
+              value(/^sparkplane_gateway_rpc_duration_seconds_count\{method="Config"\} (\S+)$/m),
+              12,
+            );
+            assert.ok(value(/^sparkplane_gateway_bytes_total\{direction="in"\} (\S+)$/m) > 12 * 20);
+            assert.ok(
+              value(/^sparkplane_gateway_bytes_total\{direction="out"\} (\S+)$/m) > 12 * 20,
+            );
+            assert.equal(value(/^sparkplane_gateway_active_calls (\S+)$/m), 0);
+          }
+          if (summarizeOkCalls && relay.relayCore === 'native')
+            // The first calls wait for the server-side session id; the rest are summed up.
+            assert.ok(summedUp >= 8, `${String(summedUp)} Config calls summed up`);
+          else assert.equal(summedUp, 0);
+        } finally {
+          stopSummaries();
+          stop();
+          metrics.close();
         }
-      } finally {
-        stop();
-        metrics.close();
-      }
-    });
+      });
 
     it('answers UNAVAILABLE for sessions of a restarted server and places new sessions on', async () => {
       gateway = await fastGateway(fakes, undefined, relay);

@@ -7,8 +7,9 @@ use crate::grpc_status_text::encode_grpc_message_text;
 use crate::hpack::{js_number_text, BlockEncoder};
 use crate::mask::SecretMasker;
 use crate::scan::response::{response_names_operations, ResponseScan};
+use crate::scan::Method;
 
-use super::headers::{encode_upstream_block, UpstreamHeaders};
+use super::headers::{encode_upstream_block, is_streaming, UpstreamHeaders};
 use super::output::*;
 use super::{CachedIdentity, CachedRoute, Completion, Engine, Event, RouteRequest, State, Stream};
 use super::{MAX_ID_BYTES, MAX_SPARE_CALLS};
@@ -64,6 +65,7 @@ impl Stream {
         self.response_started = false;
         self.identity_pending = false;
         self.forwarded = false;
+        self.summarized = false;
         self.opened_at = now;
         self.bytes_in = 0;
         self.bytes_out = 0;
@@ -269,12 +271,20 @@ impl Engine {
                 }
                 stream.key.clone_from(&self.key);
                 let method = stream.method;
+                let summarized = self.config.summarize_plain_calls
+                    && method.is_some_and(|method| {
+                        !is_streaming(method) && method != Method::ReleaseSession
+                    });
+                stream.summarized = summarized;
                 self.forward_call(stream_id, slot, server_side_known, out);
-                self.events.push(Event::Forwarded {
-                    stream: stream_id,
-                    slot,
-                    method,
-                });
+                match method {
+                    Some(method) if summarized => self.summary(slot, method).started += 1,
+                    _ => self.events.push(Event::Forwarded {
+                        stream: stream_id,
+                        slot,
+                        method,
+                    }),
+                }
                 return;
             }
             Decision::Ask {
@@ -694,12 +704,30 @@ impl Engine {
                 }
             }
         }
+        let mut stream = stream;
+        match stream.method {
+            Some(method)
+                if stream.summarized
+                    && stream.status == 0
+                    && stream.message.is_empty()
+                    && stream.fault.is_none()
+                    && ids.is_none() =>
+            {
+                let duration_ms = self.now - stream.opened_at;
+                let summary = self.summary(stream.slot, method);
+                summary.durations_ms.push(duration_ms);
+                summary.bytes_in += stream.bytes_in;
+                summary.bytes_out += stream.bytes_out;
+                self.keep_spare(stream);
+                return;
+            }
+            _ => {}
+        }
         let path = if stream.method.is_none() {
             stream.method_name().into_bytes()
         } else {
             Vec::new()
         };
-        let mut stream = stream;
         let message = std::mem::take(&mut stream.message);
         self.events.push(Event::Completed(Completion {
             stream: stream.client_id,
@@ -715,6 +743,11 @@ impl Engine {
             forwarded: stream.forwarded,
             ids,
         }));
+        self.keep_spare(stream);
+    }
+
+    /// A finished call's box (and its header list) kept for a new call to reuse.
+    fn keep_spare(&mut self, mut stream: Box<Stream>) {
         if self.spare.len() < MAX_SPARE_CALLS {
             let mut headers = std::mem::take(&mut stream.headers);
             headers.clear();

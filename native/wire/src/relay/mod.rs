@@ -53,6 +53,9 @@ pub struct Config {
     pub authenticating: bool,
     /// The verified identity must be the request's user id (see `Event::Route`).
     pub rewrite_user_id: bool,
+    /// Unary calls of cached sessions that end OK and plain are summed up per session and method
+    /// (`Engine::summaries`) rather than reported one by one.
+    pub summarize_plain_calls: bool,
 }
 
 /// Where a call stands.
@@ -97,6 +100,8 @@ pub(crate) struct Stream {
     identity_pending: bool,
     /// Counted by the gateway as an open stream of its session (it went to the server).
     forwarded: bool,
+    /// Its start went into a summary, not an event: so does its end, if it ends OK and plain.
+    summarized: bool,
     opened_at: f64,
     bytes_in: u64,
     bytes_out: u64,
@@ -132,6 +137,19 @@ pub struct Completion {
     pub forwarded: bool,
     /// What the first response message named.
     pub ids: Option<ResponseIds>,
+}
+
+/// Calls of one session and method summed up (see `Config::summarize_plain_calls`): those that
+/// started, and those that ended OK without a message, a fault or ids to record.
+#[derive(Debug, Clone)]
+pub struct CallSummary {
+    pub slot: u32,
+    pub method: Method,
+    pub started: u32,
+    /// The duration of each call that ended, in ms.
+    pub durations_ms: Vec<f64>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 /// A new call the relay does not route itself.
@@ -281,6 +299,7 @@ pub struct Engine {
     routes: FxHashMap<Vec<u8>, CachedRoute>,
     identities: FxHashMap<Vec<u8>, CachedIdentity>,
     events: Vec<Event>,
+    summaries: Vec<CallSummary>,
     closed: bool,
     /// Scratch for locating frames in a chunk.
     located: Vec<crate::frames::Located>,
@@ -327,6 +346,7 @@ impl Engine {
             routes: FxHashMap::default(),
             identities: FxHashMap::default(),
             events: Vec::new(),
+            summaries: Vec::new(),
             closed: false,
             located: Vec::new(),
             key: Vec::new(),
@@ -338,6 +358,34 @@ impl Engine {
             &[(output::SETTING_MAX_CONCURRENT_STREAMS, max_streams)],
         );
         engine
+    }
+
+    /// The calls summed up since the last call (see `Config::summarize_plain_calls`).
+    pub fn take_summaries(&mut self) -> std::vec::Drain<'_, CallSummary> {
+        self.summaries.drain(..)
+    }
+
+    /// The summary of `slot`'s calls of `method` in this output.
+    fn summary(&mut self, slot: u32, method: Method) -> &mut CallSummary {
+        let at = match self
+            .summaries
+            .iter()
+            .position(|summary| summary.slot == slot && summary.method == method)
+        {
+            Some(at) => at,
+            None => {
+                self.summaries.push(CallSummary {
+                    slot,
+                    method,
+                    started: 0,
+                    durations_ms: Vec::new(),
+                    bytes_in: 0,
+                    bytes_out: 0,
+                });
+                self.summaries.len() - 1
+            }
+        };
+        &mut self.summaries[at]
     }
 
     /// The events since the last call, in order.

@@ -338,6 +338,7 @@ impl Engine {
                 response_started: false,
                 identity_pending: false,
                 forwarded: false,
+                summarized: false,
                 opened_at: self.now,
                 bytes_in: 0,
                 bytes_out: 0,

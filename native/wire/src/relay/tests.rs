@@ -17,6 +17,7 @@ fn config() -> Config {
         backend_token: None,
         authenticating: false,
         rewrite_user_id: false,
+        summarize_plain_calls: false,
     }
 }
 
@@ -170,6 +171,83 @@ fn routes_a_call_by_the_gateway_then_from_the_cache_and_maps_the_response_back()
     feed_client(&mut engine, &call(5, "s1"), 6.0);
     let events: Vec<Event> = engine.take_events().collect();
     assert!(matches!(events.as_slice(), [Event::Route(_)]), "{events:?}");
+}
+
+/// The server's answer to its stream `upstream_id`: headers, one empty message, `status`.
+fn response(upstream_id: u32, status: &str) -> Vec<u8> {
+    let headers = encode_header_block(&[(":status", "200"), ("content-type", "application/grpc")]);
+    let trailers = encode_header_block(&[("grpc-status", status)]);
+    let mut bytes = frame(TYPE_HEADERS, FLAG_END_HEADERS, upstream_id, &headers);
+    bytes.extend(frame(TYPE_DATA, 0, upstream_id, &[0, 0, 0, 0, 0]));
+    bytes.extend(frame(
+        TYPE_HEADERS,
+        FLAG_END_HEADERS | FLAG_END_STREAM,
+        upstream_id,
+        &trailers,
+    ));
+    bytes
+}
+
+#[test]
+fn sums_up_the_ok_unary_calls_of_cached_sessions_when_told_to() {
+    let mut out = Output::default();
+    let config = Config {
+        summarize_plain_calls: true,
+        ..config()
+    };
+    let mut engine = Engine::new(config, 0.0, &mut out);
+    let mut hello = CLIENT_PREFACE.to_vec();
+    hello.extend(frame(TYPE_SETTINGS, 0, 0, &[]));
+    engine.client_bytes(&mut hello, 0.0, &mut out);
+    // The first call is the gateway's to route, and reported as ever.
+    feed_client(&mut engine, &call(1, "s1"), 1.0);
+    engine.take_events().count();
+    let mut out = Output::default();
+    engine.pin(b"backend:1", &mut out);
+    engine.forward(1, 7, true, true, &mut out);
+    let mut first = response(1, "0");
+    engine.server_bytes(&mut first, 2.0, &mut Output::default());
+    let events: Vec<Event> = engine.take_events().collect();
+    assert!(
+        matches!(events.as_slice(), [Event::Completed(_)]),
+        "{events:?}"
+    );
+    assert_eq!(engine.take_summaries().count(), 0);
+
+    // Two calls from the cache: no event, a summary of two started.
+    let mut two = call(3, "s1");
+    two.extend(call(5, "s1"));
+    feed_client(&mut engine, &two, 3.0);
+    assert_eq!(engine.take_events().count(), 0);
+    let summaries: Vec<CallSummary> = engine.take_summaries().collect();
+    let [started] = summaries.as_slice() else {
+        panic!("{summaries:?}")
+    };
+    assert_eq!((started.slot, started.method), (7, Method::Config));
+    assert_eq!((started.started, started.durations_ms.len()), (1 + 1, 0));
+
+    // One ends OK (summed up with its duration and bytes), the other with an error (an event).
+    let mut answers = response(3, "0");
+    answers.extend(response(5, "13"));
+    engine.server_bytes(&mut answers, 7.5, &mut Output::default());
+    let events: Vec<Event> = engine.take_events().collect();
+    let [Event::Completed(failed)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (failed.stream, failed.status, failed.forwarded),
+        (5, 13, true)
+    );
+    let summaries: Vec<CallSummary> = engine.take_summaries().collect();
+    let [ended] = summaries.as_slice() else {
+        panic!("{summaries:?}")
+    };
+    assert_eq!(
+        (ended.started, ended.durations_ms.as_slice()),
+        (0, &[4.5][..])
+    );
+    assert_eq!(ended.bytes_out, 5);
+    assert!(ended.bytes_in > 0);
 }
 
 #[test]

@@ -1,8 +1,10 @@
 // The gateway's side of a native pinned connection: what it decides and records for the calls
 // the engine reports. A call of a session already routed to the connection's server goes
 // through the engine alone and comes back here only as numbers (started, then over), with its
-// session's strings kept once per connection in a slot; every other call is routed here as the
-// TypeScript relay routes it (pinned-calls.ts), and answered here when the gateway answers it.
+// session's strings kept once per connection in a slot — or, when no one logs each call
+// (summarizeOkCalls), a unary call that ends OK only in a summary of its session's calls of its
+// method. Every other call is routed here as the TypeScript relay routes it (pinned-calls.ts), and
+// answered here when the gateway answers it.
 import { GatewayError, GrpcStatus } from '../../errors.ts';
 import { gatewayChannels, type RpcFinished } from '../../observability-channels.ts';
 import type { Backend } from '../../backends/backend-pool.ts';
@@ -31,7 +33,13 @@ import { grpcStatusOf, healthCheckResponse, messageOf, notGrpcText } from '../gr
 import { afterCall, noteResponseIds } from '../session-bookkeeping.ts';
 import { GENERIC_ROUTING } from '../stream-proxy.ts';
 import { messageResponse, plainResponse } from './answers.ts';
-import { EventField, PinnedEventKind, eventNumber, type PinnedEvents } from './native-output.ts';
+import {
+  CallsField,
+  EventField,
+  PinnedEventKind,
+  eventNumber,
+  type PinnedEvents,
+} from './native-output.ts';
 import { WHOLE_FIRST_MESSAGE_BYTES, type PinnedRelayDependencies } from './pinned-calls.ts';
 import { checkPinnedIdentity } from './pinned-stream.ts';
 
@@ -349,6 +357,31 @@ export function createNativeCalls(link: NativeCallsLink): NativeCalls {
     if (streaming(method)) deps.sessions.streamOpened(slot.key);
   }
 
+  /** OK unary calls of a session the engine routed itself, summed up (kind CALLS). */
+  function summarized(events: PinnedEvents, index: number): void {
+    const slot = slots[eventNumber(events, index, EventField.SLOT)];
+    if (slot === undefined) return;
+    const method = methodNamed(eventNumber(events, index, EventField.METHOD)) ?? '';
+    const backend = link.backend()?.id ?? '';
+    const started = eventNumber(events, index, CallsField.STARTED);
+    if (started > 0) {
+      gatewayChannels.rpcsStarted.publish({ method, backend, count: started });
+      connection.lastSessionKey = slot.key;
+    }
+    const ended = eventNumber(events, index, CallsField.ENDED);
+    if (ended === 0) return;
+    deps.sessions.seen(slot.key);
+    gatewayChannels.rpcsFinished.publish({
+      method,
+      backend,
+      count: ended,
+      durationsMs: events.numbers,
+      durationsAt: eventNumber(events, index, CallsField.DURATIONS_AT),
+      bytesIn: eventNumber(events, index, CallsField.BYTES_IN),
+      bytesOut: eventNumber(events, index, CallsField.BYTES_OUT),
+    });
+  }
+
   function completed(events: PinnedEvents, index: number): void {
     const stream = eventNumber(events, index, EventField.STREAM);
     const details = events.details[index];
@@ -413,6 +446,9 @@ export function createNativeCalls(link: NativeCallsLink): NativeCalls {
             break;
           case PinnedEventKind.COMPLETED:
             completed(events, index);
+            break;
+          case PinnedEventKind.CALLS:
+            summarized(events, index);
             break;
           case PinnedEventKind.ROUTE:
             route(decided(events, index));

@@ -32,6 +32,7 @@ export function relayPinnedNative(
       backendToken: deps.backendToken,
       authenticating: deps.authenticating,
       rewriteUserId: deps.rewriteUserId,
+      summarizePlainCalls: deps.summarizeOkCalls,
     },
     performance.now(),
   );

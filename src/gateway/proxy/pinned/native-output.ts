@@ -22,6 +22,8 @@ export const PinnedEventKind = {
   OPENED: 5,
   REJECTED: 6,
   RELAY_FAILED: 7,
+  /** OK unary calls of one session and method, summed up (after the other events). */
+  CALLS: 8,
 } as const;
 
 /** Where each number of an event record is (EVENT_WORDS numbers per event). */
@@ -39,6 +41,17 @@ export const EventField = {
   FORWARDED: 8,
   /** 1 when the event has details. */
   DETAILS: 9,
+} as const;
+
+/** Where each number of a CALLS record is (the slot and method as in EventField). */
+export const CallsField = {
+  STARTED: 4,
+  /** Calls that ended OK; their durations follow the events. */
+  ENDED: 5,
+  BYTES_IN: 6,
+  BYTES_OUT: 7,
+  /** Where in `numbers` the ended calls' durations (ms) start. */
+  DURATIONS_AT: 8,
 } as const;
 
 /** The events of one engine call: their numbers, and the details of those that have any. */

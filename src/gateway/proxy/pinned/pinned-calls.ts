@@ -51,6 +51,8 @@ export interface PinnedRelayDependencies extends ProxyDependencies {
   readonly serving: () => boolean;
   /** What pinned connections read their servers' bytes into. */
   readonly slabs: SlabPool;
+  /** See GatewayOptions.summarizeOkCalls (the native core only). */
+  readonly summarizeOkCalls: boolean;
 }
 
 /** What the calls need of their connection. */

@@ -1,8 +1,10 @@
 // Benchmark: the same clients call the same Spark Connect server directly, through HAProxy (TCP
 // mode, source stickiness: the setup the gateway replaces), through HAProxy terminating HTTP/2 (a
 // reference: what reading every request costs a native proxy) and through `sparkplane gateway`
-// with each --relay mode, in one run. Two backends: the in-repo Spark Connect server in a process of its own, fast enough that
-// what is measured is the proxy's overhead, and a real Spark Connect server end to end.
+// with each --relay mode, in one run. Two backends: the in-repo Spark Connect server
+// (benchmarks/steady-backend, Rust: answers recorded replies in microseconds and never pauses to
+// collect garbage, so what is measured is the proxy's overhead), and a real Spark Connect server
+// end to end.
 // Measured per path: unary Config calls/s with p50/p99 latency at 1, 64 and 512 calls in flight
 // (from h2load, one session per concurrency), MB/s of one large streamed ExecutePlan result, and
 // the gateway's RSS holding 10,000 idle sessions. Prints one table per part and whether the
@@ -14,7 +16,8 @@
 // proxy has CPU 1 to itself, so a cell measures the proxy and not how the scheduler placed three
 // busy processes on two CPUs (--shared-cpus: all on every CPU, as the Spark part always runs).
 //   apt-get install -y haproxy nghttp2-client && npm run build && scripts/build-native
-//     (once; bin/sparkplane runs dist/ when current; the native core runs 'gateway pinned')
+//     (once; bin/sparkplane runs dist/ when current; the native core runs 'gateway pinned';
+//     the benchmark builds the in-repo server with cargo)
 //   scripts/node benchmarks/gateway-proxy.ts [--spark 4.3.0 | --no-spark] [--seconds 3]
 //     [--rounds 5] [--shared-cpus] [--json]
 //     [--gateway-node-options="--cpu-prof --cpu-prof-dir=DIR"]
@@ -24,7 +27,11 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { encodeExecutePlanRequest } from '../src/gateway/wire/spark-connect-codecs.ts';
+import {
+  encodeConfigResponse,
+  encodeExecutePlanRequest,
+  encodeExecutePlanResponse,
+} from '../src/gateway/wire/spark-connect-codecs.ts';
 import { processTree } from '../test/interop/harness/process-tree.ts';
 import { RUNS_ROOT } from '../test/interop/harness/run.ts';
 import { SPARK_PINS, checkPrerequisites } from '../test/interop/harness/spark-install.ts';
@@ -45,7 +52,9 @@ import {
   HAPROXY_INSTALL_HINT,
   findHaproxy,
   gatewayBuild,
-  startFakeConnect,
+  CARGO_INSTALL_HINT,
+  buildSteadyBackend,
+  startSteadyBackend,
   startGatewayProcess,
   startHaproxy,
   type Listener,
@@ -77,11 +86,8 @@ const IDLE_SESSIONS = 10_000;
 const OPEN_WORKERS = 64;
 /** Idle time before the memory of the sessions is read: timers, GC and the store settle. */
 const IDLE_SETTLE_MS = 5000;
-/**
- * The in-repo server answers every ExecutePlan, whatever its plan, with 256 batches of 4 MiB: about
- * 2 s at this machine's speed, long enough that a round is not decided by a pause of the server.
- */
-const FAKE_RESULT = { batchBytes: 4 * 1024 * 1024, batches: 256 };
+/** The in-repo server answers every ExecutePlan, whatever its plan, with 256 batches of 4 MiB. */
+const STEADY_RESULT = { batchBytes: 4 * 1024 * 1024, batches: 256 };
 /** About 130 MB of arrow batches: 108 bytes of row data, plus offsets, per row. */
 const SPARK_RESULT_SQL = "SELECT id, repeat('x', 100) AS pad FROM range(1200000)";
 
@@ -93,10 +99,12 @@ if (!(seconds > 0) || !Number.isInteger(rounds) || rounds < 1)
   );
 const haproxy = findHaproxy();
 const h2load = findH2load();
-if (haproxy === undefined || h2load === undefined) {
+const steadyBackend = buildSteadyBackend();
+if (haproxy === undefined || h2load === undefined || steadyBackend === undefined) {
   for (const [found, hint] of [
     [haproxy, HAPROXY_INSTALL_HINT],
     [h2load, H2LOAD_INSTALL_HINT],
+    [steadyBackend, CARGO_INSTALL_HINT],
   ] as const)
     if (found === undefined) console.error(`gateway-proxy benchmark: ${hint}`);
   process.exit(2);
@@ -313,6 +321,25 @@ async function idleSessions(
   }
 }
 
+/** What the in-repo server answers: a Spark Connect server's Config reply and result batch. */
+const steadyResponses = {
+  config: encodeConfigResponse({
+    sessionId: '',
+    serverSideSessionId: randomUUID(),
+    pairs: [
+      { key: 'spark.app.id', value: 'local-bench-steady-backend' },
+      { key: 'spark.app.startTime', value: String(Date.now()) },
+    ],
+  }),
+  executePlan: encodeExecutePlanResponse({
+    sessionId: '',
+    operationId: randomUUID(),
+    responseId: '0',
+    serverSideSessionId: '',
+    arrowBatch: { rowCount: 1n, data: Buffer.alloc(STEADY_RESULT.batchBytes, 7) },
+  }),
+  batches: STEADY_RESULT.batches,
+};
 const fakeRequest = encodeExecutePlanRequest({
   sessionId: randomUUID(),
   userId: USER_ID,
@@ -330,7 +357,7 @@ let idle: IdleSessions | undefined;
 try {
   // The client (this process and the h2load it starts) and the in-repo server on CPU 0.
   if (cpuSplit) runOnCpus([process.pid], '0');
-  const fake = await keep(startFakeConnect(logDir, FAKE_RESULT));
+  const fake = await keep(startSteadyBackend(steadyBackend, logDir, steadyResponses));
   /** A new HAProxy and gateway in front of `backend`, and the three paths to it. */
   const startProxies = async (
     name: string,

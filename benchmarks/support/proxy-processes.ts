@@ -1,9 +1,11 @@
 // The processes of the gateway benchmark, each started on 127.0.0.1 with its log in the run folder
-// and stopped with its whole process tree: the in-repo Spark Connect server, `sparkplane gateway`,
+// and stopped with its whole process tree: the in-repo Spark Connect server (benchmarks/steady-
+// backend), `sparkplane gateway`,
 // HAProxy in TCP mode with source stickiness — the setup the gateway replaces — and HAProxy
 // terminating HTTP/2 as a reference for what reading every request costs a native proxy.
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
   startProcess,
@@ -49,32 +51,76 @@ async function readyOrStopped(
   }
 }
 
-/** benchmarks/support/fake-connect-server.ts in its own Node process. */
-export async function startFakeConnect(
+const STEADY_BACKEND = join(REPO_ROOT, 'benchmarks', 'steady-backend');
+
+export const CARGO_INSTALL_HINT =
+  "cargo is not installed: install Rust (https://rustup.rs or the distribution's cargo), which the gateway's native core needs too";
+
+/** cargo on PATH, or where rustup puts it; undefined when neither runs. */
+export function findCargo(): string | undefined {
+  return ['cargo', join(homedir(), '.cargo', 'bin', 'cargo')].find(
+    (cargo) => spawnSync(cargo, ['--version'], { stdio: 'ignore' }).status === 0,
+  );
+}
+
+/**
+ * Builds benchmarks/steady-backend (cargo, its crates pinned by its Cargo.lock) and returns its
+ * binary; undefined when there is no cargo.
+ */
+export function buildSteadyBackend(): string | undefined {
+  const cargo = findCargo();
+  if (cargo === undefined) return undefined;
+  const build = spawnSync(
+    cargo,
+    [
+      'build',
+      '--quiet',
+      '--release',
+      '--locked',
+      '--manifest-path',
+      join(STEADY_BACKEND, 'Cargo.toml'),
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'inherit', 'pipe'] },
+  );
+  if (build.status !== 0)
+    throw new Error(`cargo could not build ${STEADY_BACKEND}:\n${build.stderr}`);
+  return join(STEADY_BACKEND, 'target', 'release', 'sparkplane-steady-backend');
+}
+
+/**
+ * benchmarks/steady-backend: every Config call answered with `config`, every ExecutePlan with
+ * `batches` times `executePlan` (message bodies, written to the run folder for it).
+ */
+export async function startSteadyBackend(
+  binary: string,
   logDir: string,
-  result: { readonly batchBytes: number; readonly batches: number },
+  responses: {
+    readonly config: Uint8Array;
+    readonly executePlan: Uint8Array;
+    readonly batches: number;
+  },
 ): Promise<Listener> {
+  const config = join(logDir, 'steady-backend-config.bin');
+  const executePlan = join(logDir, 'steady-backend-execute-plan.bin');
+  writeFileSync(config, responses.config);
+  writeFileSync(executePlan, responses.executePlan);
   const process = startProcess({
-    name: 'fake-connect',
-    command: join(REPO_ROOT, 'scripts', 'node'),
+    name: 'steady-backend',
+    command: binary,
     args: [
-      // A young generation of 2 MiB, as sparkplane's own services run: with V8's default, which
-      // grew to 32 MiB under load, each scavenge copied 7-9 MiB of live objects and paused the
-      // server for 20-25 ms, and those pauses set the p99 of every path at 64 in flight (direct:
-      // 28-34 ms, against 9-15 ms with 2 MiB, p50 about 2.7 ms either way).
-      '--max-semi-space-size=2',
-      join(import.meta.dirname, 'fake-connect-server.ts'),
-      '--batch-bytes',
-      String(result.batchBytes),
+      '--config',
+      config,
+      '--execute-plan',
+      executePlan,
       '--batches',
-      String(result.batches),
+      String(responses.batches),
     ],
     env: globalThis.process.env,
     cwd: REPO_ROOT,
     logDir,
   });
   let port = 0;
-  await readyOrStopped(process, 'the fake Spark Connect server to print its port', () => {
+  await readyOrStopped(process, 'the steady Spark Connect server to print its port', () => {
     const match = /\{"port":(\d+)\}/.exec(process.log());
     port = Number(match?.[1] ?? 0);
     return Promise.resolve(port > 0);

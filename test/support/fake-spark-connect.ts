@@ -34,10 +34,8 @@ export interface FakeCall {
 export interface FakeSparkConnect {
   readonly port: number;
   readonly address: string;
-  /** Every non-probe call, in arrival order, while `recordCalls` is set. */
+  /** Every non-probe call, in arrival order. */
   readonly calls: FakeCall[];
-  /** Whether calls are kept in `calls` (the default); a benchmark's millions of calls are not. */
-  recordCalls: boolean;
   readonly sessions: ReadonlySet<string>;
   appId: string;
   /** Bytes per ExecutePlan arrow batch, and batches per result. */
@@ -101,7 +99,6 @@ export async function startFakeSparkConnect(
     port: 0,
     address: '',
     calls,
-    recordCalls: true,
     sessions,
     appId: options.appId ?? `local-${String(Date.now())}-${randomUUID().slice(0, 8)}`,
     resultBatchBytes: 64,
@@ -124,7 +121,6 @@ export async function startFakeSparkConnect(
     },
     reset() {
       calls.length = 0;
-      state.recordCalls = true;
       state.resultBatchBytes = 64;
       state.resultBatches = 1;
       state.resultPattern = false;
@@ -195,15 +191,14 @@ export async function startFakeSparkConnect(
       const sessionId = fields.sessionId ?? '';
       const probe = fields.userId === 'sparkplane-gateway-probe';
       if (!probe) {
-        if (state.recordCalls)
-          calls.push({
-            method,
-            sessionId,
-            userId: fields.userId ?? '',
-            operationId: fields.operationId,
-            headers,
-            requestBytes,
-          });
+        calls.push({
+          method,
+          sessionId,
+          userId: fields.userId ?? '',
+          operationId: fields.operationId,
+          headers,
+          requestBytes,
+        });
         sessions.add(sessionId);
       }
       let serverSideId = serverSideIds.get(sessionId);

@@ -340,7 +340,7 @@ const steadyResponses = {
   }),
   batches: STEADY_RESULT.batches,
 };
-const fakeRequest = encodeExecutePlanRequest({
+const inRepoRequest = encodeExecutePlanRequest({
   sessionId: randomUUID(),
   userId: USER_ID,
   sql: 'SELECT 1',
@@ -357,7 +357,7 @@ let idle: IdleSessions | undefined;
 try {
   // The client (this process and the h2load it starts) and the in-repo server on CPU 0.
   if (cpuSplit) runOnCpus([process.pid], '0');
-  const fake = await keep(startSteadyBackend(steadyBackend, logDir, steadyResponses));
+  const inRepo = await keep(startSteadyBackend(steadyBackend, logDir, steadyResponses));
   /** A new HAProxy and gateway in front of `backend`, and the three paths to it. */
   const startProxies = async (
     name: string,
@@ -367,7 +367,7 @@ try {
     // threads by the CPUs it may use, so it runs one.
     const own = async (started: Promise<Listener>): Promise<Listener> => {
       const listener = await keep(started);
-      if (cpuSplit && name === 'fake') runOnCpus(processTree(listener.pid), '1');
+      if (cpuSplit && name === 'in-repo') runOnCpus(processTree(listener.pid), '1');
       return listener;
     };
     const haproxyProcess = await own(
@@ -411,14 +411,19 @@ try {
     };
   };
 
-  const fakeProxies = await startProxies('fake', fake);
-  const fakeCells = await measureBackend('in-repo server', fakeProxies.paths, fakeRequest, 120_000);
-  unary.push(...fakeCells.unary);
-  stream.push(...fakeCells.stream);
-  await stop(fakeProxies.gateway, fakeProxies.haproxy, ...fakeProxies.references);
+  const inRepoProxies = await startProxies('in-repo', inRepo);
+  const inRepoCells = await measureBackend(
+    'in-repo server',
+    inRepoProxies.paths,
+    inRepoRequest,
+    120_000,
+  );
+  unary.push(...inRepoCells.unary);
+  stream.push(...inRepoCells.stream);
+  await stop(inRepoProxies.gateway, inRepoProxies.haproxy, ...inRepoProxies.references);
 
   // Fresh proxies, so the memory is that of the sessions and not of the load before.
-  const idleProxies = await startProxies('idle', fake);
+  const idleProxies = await startProxies('idle', inRepo);
   const throughGateway = await idleSessions(idleProxies.gateway);
   const throughHaproxy = await idleSessions(idleProxies.haproxy);
   idle = {
@@ -432,7 +437,7 @@ try {
     haproxyAfter: throughHaproxy.after,
   };
   await stop(idleProxies.gateway, idleProxies.haproxy);
-  await stop(fake);
+  await stop(inRepo);
   // Spark's driver runs many threads: the Spark part runs on every CPU, as a deployment would.
   if (cpuSplit) runOnCpus([process.pid], ALL_CPUS);
 

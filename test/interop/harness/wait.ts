@@ -56,6 +56,10 @@ export function canConnect(host: string, port: number, timeoutMs = 1000): Promis
   });
 }
 
+/** Ports freePort handed out lately, oldest first, never handed out again while remembered. */
+const handedOut = new Set<number>();
+const MAX_REMEMBERED_PORTS = 1024;
+
 /**
  * A port that was free a moment ago on 127.0.0.1, for processes that must be told their port.
  * It is taken below the kernel's ephemeral range (ip_local_port_range), where no process is given
@@ -67,7 +71,15 @@ export async function freePort(): Promise<number> {
   const [low, high] = chosenRange();
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = low + Math.floor(Math.random() * (high - low));
-    if (await isFree(port)) return port;
+    // A port handed out before may not be bound yet: two drawn for one process (a service and its
+    // admin port) were once the same, and the second listen failed with EADDRINUSE.
+    if (handedOut.has(port)) continue;
+    if (await isFree(port)) {
+      handedOut.add(port);
+      const [oldest] = handedOut;
+      if (handedOut.size > MAX_REMEMBERED_PORTS && oldest !== undefined) handedOut.delete(oldest);
+      return port;
+    }
   }
   throw new Error(`no free port found on 127.0.0.1 between ${String(low)} and ${String(high)}`);
 }

@@ -1,8 +1,8 @@
 // The processes of the gateway benchmark, each started on 127.0.0.1 with its log in the run folder
-// and stopped with its whole process tree: the in-repo Spark Connect server (benchmarks/steady-
-// backend), `sparkplane gateway`,
-// HAProxy in TCP mode with source stickiness — the setup the gateway replaces — and HAProxy
-// terminating HTTP/2 as a reference for what reading every request costs a native proxy.
+// and stopped with its whole process tree: the in-repo Spark Connect server (steady-backend/),
+// `sparkplane gateway`, HAProxy in TCP mode with source stickiness — the setup the gateway
+// replaces — and HAProxy terminating HTTP/2 as a reference for what reading every request costs a
+// native proxy.
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';

@@ -250,13 +250,23 @@ export function subscribeGatewayMetrics(
   };
 }
 
+/** Calls that went well (OK, or cancelled by their client) are logged at info, the rest at warn. */
+const wentWell = (status: number): boolean =>
+  status === GrpcStatus.OK || status === GrpcStatus.CANCELLED;
+
+/**
+ * Whether `logger` writes an access-log line for each call that ends OK; when it does not, the
+ * gateway may count such calls in summaries (GatewayOptions.summarizeOkCalls).
+ */
+export const logsOkCalls = (logger: Logger): boolean => logger.isLevelEnabled('info');
+
 /** Structured logs: one access-log line per call, and every backend and session change. */
 export function subscribeGatewayLogs(logger: Logger): () => void {
   const stops = [
     gatewayChannels.rpcFinished.subscribe((event) => {
-      const ok = event.status === 0 || event.status === 1;
+      const ok = wentWell(event.status);
       // Built only when it will be written: at level warn, calls that went well cost nothing here.
-      if (!logger.isLevelEnabled(ok ? 'info' : 'warn')) return;
+      if (ok ? !logsOkCalls(logger) : !logger.isLevelEnabled('warn')) return;
       const line = { ...event, code: grpcCodeName(event.status), access: true };
       const text = `${event.method} ${event.sessionId || '-'} → ${event.backend || 'gateway'} ${grpcCodeName(event.status)} ${event.durationMs.toFixed(1)} ms${event.message === '' ? '' : `: ${event.message}`}`;
       if (ok) logger.info(line, text);

@@ -29,7 +29,11 @@ import {
   startGateway,
   type Gateway,
 } from '../../gateway/gateway-server.ts';
-import { subscribeGatewayLogs, subscribeGatewayMetrics } from '../../gateway/observability.ts';
+import {
+  logsOkCalls,
+  subscribeGatewayLogs,
+  subscribeGatewayMetrics,
+} from '../../gateway/observability.ts';
 import { defineCommand, option, type ConfigOf } from '../command.ts';
 import { serviceOptions } from '../common-options.ts';
 import {
@@ -252,8 +256,7 @@ export const gatewayCommand = defineCommand({
         backendToken,
         authenticate: auth === undefined ? undefined : (headers) => auth.authenticate(headers),
         managed: managed?.settings,
-        // Below info the access log writes only the calls that did not end well.
-        summarizeOkCalls: !logger.isLevelEnabled('info'),
+        summarizeOkCalls: !logsOkCalls(logger),
       });
       subscribeGatewayMetrics(metrics.registry, gateway);
       if (gateway.relayCore === 'typescript' && config.relayCore === 'auto')

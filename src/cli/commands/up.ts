@@ -15,7 +15,11 @@ import { gatewayAdminRoutes } from '../../gateway/admin-api.ts';
 import { startGateway, type Gateway } from '../../gateway/gateway-server.ts';
 import type { ManagedSettings } from '../../gateway/managed/managed-servers.ts';
 import { checkoutSpark, findSparkInstall } from '../../gateway/managed/spark-install.ts';
-import { subscribeGatewayLogs, subscribeGatewayMetrics } from '../../gateway/observability.ts';
+import {
+  logsOkCalls,
+  subscribeGatewayLogs,
+  subscribeGatewayMetrics,
+} from '../../gateway/observability.ts';
 import { shuffleAdminRoutes } from '../../shuffle/admin-api.ts';
 import {
   serverGauges,
@@ -121,8 +125,7 @@ export const upCommand = defineCommand({
         backends: [],
         stateDir: join(stateDir, 'gateway'),
         managed: managed?.settings,
-        // Below info the access log writes only the calls that did not end well.
-        summarizeOkCalls: !logger.isLevelEnabled('info'),
+        summarizeOkCalls: !logsOkCalls(logger),
       });
       subscribeGatewayMetrics(metrics.registry, gateway);
       const shuffle = createShuffleServer({

@@ -130,14 +130,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const nativeCore =
     options.relay === 'pinned' ? pinnedCore(options.relayCore ?? 'auto') : undefined;
   const store = options.store ?? openSqliteAffinityStore(options.stateDir);
+  const routeEpoch = new Uint32Array(1);
+  const onChange = (): void => {
+    routeEpoch[0] = (routeEpoch[0] ?? 0) + 1;
+  };
   const sessions = await openSessionTable({
     store,
     idleTimeoutMs: options.sessionIdleTimeoutMs ?? GATEWAY_DEFAULTS.sessionIdleTimeoutMs,
+    onChange,
   });
   const pool = createBackendPool({
     health: { ...GATEWAY_DEFAULTS.health, ...options.health },
     connectTimeoutMs: options.connectTimeoutMs ?? GATEWAY_DEFAULTS.connectTimeoutMs,
     backendToken: options.backendToken,
+    onChange,
   });
   const addBackend = (spec: BackendSpec): void => {
     pool.add({ ...spec, maxSessions: spec.maxSessions ?? options.maxSessionsPerBackend });
@@ -172,6 +178,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const maxConcurrentStreams =
     options.maxConcurrentStreams ?? GATEWAY_DEFAULTS.maxConcurrentStreams;
+  const idleTimeoutMs = options.connectionIdleTimeoutMs ?? GATEWAY_DEFAULTS.connectionIdleTimeoutMs;
   const pinnedDependencies =
     options.relay === 'pinned'
       ? {
@@ -182,12 +189,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           serving: () => pool.list().some((backend) => backend.health === 'up'),
           slabs: createSlabPool(FREE_SLABS),
           summarizeOkCalls: options.summarizeOkCalls ?? false,
+          routeEpoch,
+          idleTimeoutMs,
         }
       : undefined;
   const front = createFrontServer({
     tls: options.tls,
     maxConcurrentStreams,
-    idleTimeoutMs: options.connectionIdleTimeoutMs ?? GATEWAY_DEFAULTS.connectionIdleTimeoutMs,
+    idleTimeoutMs,
     onStream: createStreamProxy(proxyDependencies),
     pinned:
       pinnedDependencies === undefined

@@ -5,6 +5,7 @@ mod mask_api;
 mod relay_api;
 mod response_api;
 mod scan_api;
+mod socket_link;
 
 use napi_derive::napi;
 

@@ -25,11 +25,18 @@
 // napi-derive registers exports only outside test builds, where the functions then look unused.
 #![cfg_attr(test, allow(dead_code))]
 
-use napi::bindgen_prelude::{Buffer, BufferSlice, Float64ArraySlice};
-use napi::{Error, Result, Status};
+use std::cell::RefCell;
+use std::ffi::{c_int, c_void};
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use napi::bindgen_prelude::{Buffer, BufferSlice, Float64ArraySlice, Unknown};
+use napi::{Env, Error, JsValue, Result, Status};
 use napi_derive::napi;
 use sparkplane_wire::relay::{CallSummary, Config, Engine, Event, Opened, Output, Piece};
 use sparkplane_wire::scan::Method;
+
+use crate::socket_link::{Link, Notice, Socket, READ_BYTES, UV_READABLE, UV_WRITABLE};
 
 const HEAD_WORDS: usize = 6;
 const EVENT_WORDS: usize = 10;
@@ -134,6 +141,12 @@ pub struct PinnedEngine {
     peeking: f64,
     /// The call being made tells `io[5]` (reading the client's bytes, expiring calls).
     tells_peeking: bool,
+    /// The sockets, once handed over (`adopt`): then every output goes to them, not to `io`.
+    link: Option<Box<Link>>,
+    /// JavaScript is being told of a step of the link's, and may end the link meanwhile.
+    reporting: bool,
+    /// The link was released while JavaScript was being told: it goes once that returns.
+    released: bool,
 }
 
 #[napi]
@@ -165,7 +178,98 @@ impl PinnedEngine {
             gone: false,
             peeking: -2.0,
             tells_peeking: false,
+            link: None,
+            reporting: false,
+            released: false,
         }
+    }
+
+    /// Takes over the client's socket (a duplicate of descriptor `client_fd`, which the caller
+    /// then closes): from now on the engine reads and writes it itself and calls
+    /// `on_notice(notice, detail)` when JavaScript has something to do (notices in
+    /// socket_link.rs: 0 a step's output to fetch with `output`, 1 the client gone, 2 the server
+    /// gone with the error if any, 3 a fault of the engine's). `epoch_cell` (a Uint32Array) holds
+    /// the route epoch that `clientBytes` is otherwise given.
+    #[napi]
+    pub fn adopt(
+        &mut self,
+        env: Env,
+        client_fd: i32,
+        epoch_cell: Unknown,
+        now: f64,
+        on_notice: Unknown,
+    ) -> Result<()> {
+        if self.link.is_some() {
+            return Err(Error::from_reason("the engine already has its sockets"));
+        }
+        // SAFETY: both values are arguments of this call.
+        let mut link = unsafe { Link::new(env.raw(), on_notice.raw(), epoch_cell.raw(), now) }?;
+        let owner = (self as *mut PinnedEngine).cast::<c_void>();
+        let client =
+            Socket::adopt(link.event_loop(), client_fd, owner, on_poll).map_err(|error| {
+                Error::from_reason(format!("taking over the client's socket: {error}"))
+            })?;
+        link.client = Some(client);
+        link.balance();
+        self.link = Some(Box::new(link));
+        // What the engine said before (its SETTINGS) goes out now.
+        self.stepped(&[]);
+        Ok(())
+    }
+
+    /// Takes over the server's socket, once connected (as `adopt` the client's).
+    #[napi]
+    pub fn adopt_server(&mut self, server_fd: i32) -> Result<()> {
+        let owner = (self as *mut PinnedEngine).cast::<c_void>();
+        let Some(link) = self.link.as_mut() else {
+            return Err(Error::from_reason("the engine has no client socket"));
+        };
+        if link.ending {
+            return Ok(());
+        }
+        let server =
+            Socket::adopt(link.event_loop(), server_fd, owner, on_poll).map_err(|error| {
+                Error::from_reason(format!("taking over the server's socket: {error}"))
+            })?;
+        link.server_adopted(server);
+        Ok(())
+    }
+
+    /// Ends the connection: the server's socket closes now, the client's once written to.
+    #[napi]
+    pub fn end_sockets(&mut self) {
+        if let Some(link) = self.link.as_mut() {
+            link.end();
+        }
+    }
+
+    /// Closes both sockets now; no notice follows.
+    #[napi]
+    pub fn release(&mut self) {
+        if self.reporting {
+            if let Some(link) = self.link.as_mut() {
+                link.client = None;
+                link.server = None;
+                link.ending = true;
+            }
+            self.released = true;
+        } else {
+            self.link = None;
+        }
+    }
+
+    /// Whether the server's socket has read anything.
+    #[napi(getter)]
+    pub fn server_spoke(&self) -> bool {
+        self.link.as_ref().is_some_and(|link| link.server_spoke)
+    }
+
+    /// When the client's socket last read or wrote (performance.now() clock), -1 without sockets.
+    #[napi(getter)]
+    pub fn client_active_at(&self) -> f64 {
+        self.link
+            .as_ref()
+            .map_or(-1.0, |link| link.client_active_at)
     }
 
     /// Bytes the client sent (changed in place: the output refers to them).
@@ -179,10 +283,11 @@ impl PinnedEngine {
         scratch: BufferSlice,
     ) -> f64 {
         self.tells_peeking = true;
-        self.step(io, scratch, |engine, out| {
-            engine.set_epoch(epoch);
-            engine.client_bytes(&mut chunk, now, out);
-        })
+        self.begin();
+        self.engine.set_epoch(epoch);
+        self.engine.client_bytes(&mut chunk, now, &mut self.out);
+        self.stepped(&chunk);
+        self.finish(io, scratch)
     }
 
     /// Bytes the server sent (changed in place: the output refers to them).
@@ -194,9 +299,10 @@ impl PinnedEngine {
         io: Float64ArraySlice,
         scratch: BufferSlice,
     ) -> f64 {
-        self.step(io, scratch, |engine, out| {
-            engine.server_bytes(&mut chunk, now, out);
-        })
+        self.begin();
+        self.engine.server_bytes(&mut chunk, now, &mut self.out);
+        self.stepped(&chunk);
+        self.finish(io, scratch)
     }
 
     /// The output of the last call again (after a call returned the length `io` must have).
@@ -286,6 +392,7 @@ impl PinnedEngine {
     pub fn send_away(&mut self, stream: u32, io: Float64ArraySlice, scratch: BufferSlice) -> f64 {
         self.begin();
         let gone = self.engine.send_away(stream, &mut self.out);
+        self.stepped(&[]);
         let needed = self.finish(io, scratch);
         if needed > 0.0 {
             // Asked again through `output`; whether the call is gone is the same then.
@@ -441,6 +548,13 @@ impl PinnedEngine {
     ) -> f64 {
         self.begin();
         op(&mut self.engine, &mut self.out);
+        self.stepped(&[]);
+        self.finish(io, scratch)
+    }
+
+    /// After a step of the engine (`input`: the chunk it read): what `io[5]` is to say, and
+    /// with sockets, the output sent and the events taken for `output`.
+    fn stepped(&mut self, input: &[u8]) {
         // Told only after the calls the gateway sets its timer for first messages after: finding
         // the oldest looks at every open call.
         self.peeking = if std::mem::take(&mut self.tells_peeking) {
@@ -448,9 +562,151 @@ impl PinnedEngine {
         } else {
             -2.0
         };
-        self.finish(io, scratch)
+        if let Some(link) = self.link.as_mut() {
+            link.deliver(&mut self.out, input);
+            self.take_events();
+        }
     }
 
+    fn take_events(&mut self) {
+        self.fresh = false;
+        self.events.clear();
+        self.events.extend(self.engine.take_events());
+        self.summaries.clear();
+        self.summaries.extend(self.engine.take_summaries());
+    }
+
+    /// A socket of the link's is ready (`handle`: its poll handle): what JavaScript is to hear.
+    fn ready(
+        &mut self,
+        handle: *mut c_void,
+        status: c_int,
+        events: c_int,
+    ) -> Option<(Notice, String)> {
+        let link = self.link.as_mut()?;
+        let client = link.client.as_ref().is_some_and(|socket| socket.is(handle));
+        let socket = if client {
+            link.client.as_mut()?
+        } else {
+            link.server.as_mut().filter(|socket| socket.is(handle))?
+        };
+        if status < 0 {
+            return self.gone(client, format!("socket error {status}"));
+        }
+        if events & UV_WRITABLE != 0 {
+            socket.flush();
+            link.balance();
+        }
+        if events & UV_READABLE == 0 {
+            return None;
+        }
+        READ_BUFFER.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            let link = self.link.as_mut()?;
+            let socket = if client {
+                link.client.as_mut()
+            } else {
+                link.server.as_mut()
+            }?;
+            let count = match socket.read(&mut buffer) {
+                Ok(0) => return self.gone(client, String::new()),
+                Ok(count) => count,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(error) => return self.gone(client, error.to_string()),
+            };
+            let now = link.now();
+            let chunk = &mut buffer[..count];
+            if client {
+                if link.ending {
+                    return None;
+                }
+                link.client_active_at = now;
+                let epoch = link.epoch();
+                self.begin();
+                self.tells_peeking = true;
+                self.engine.set_epoch(epoch);
+                self.engine.client_bytes(chunk, now, &mut self.out);
+            } else {
+                link.server_spoke = true;
+                self.begin();
+                self.engine.server_bytes(chunk, now, &mut self.out);
+            }
+            self.stepped(chunk);
+            let told = !self.events.is_empty()
+                || !self.summaries.is_empty()
+                || self.engine.closed()
+                || self.peeking >= 0.0;
+            told.then(|| (Notice::Step, String::new()))
+        })
+    }
+
+    /// A socket of the link's read its end or failed.
+    fn gone(&mut self, client: bool, detail: String) -> Option<(Notice, String)> {
+        let link = self.link.as_mut()?;
+        if client {
+            link.client = None;
+            link.server = None;
+            return Some((Notice::ClientGone, detail));
+        }
+        link.server = None;
+        link.balance();
+        if link.ending {
+            return None;
+        }
+        Some((Notice::ServerGone, detail))
+    }
+}
+
+thread_local! {
+    /// What a socket of a link reads into; the step's output is sent before the next read.
+    static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BYTES]);
+}
+
+/// libuv's callback for a socket of a link: the handle's first word is the engine.
+unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) {
+    // SAFETY: set by `Socket::adopt`; the engine outlives its link's handles, as the link holds
+    // the JavaScript callback that holds the engine.
+    let owner = unsafe { *handle.cast::<*mut PinnedEngine>() };
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: JavaScript does not run while this borrow lives.
+        let this = unsafe { &mut *owner };
+        let notice = this.ready(handle, status, events)?;
+        Some((notice, this.link.as_ref()?.reporter()))
+    }));
+    let (notice, detail, reporter) = match outcome {
+        Ok(None) => return,
+        Ok(Some(((notice, detail), reporter))) => (notice, detail, reporter),
+        Err(_) => {
+            // SAFETY: as above; the engine's state is suspect, so the sockets go.
+            let this = unsafe { &mut *owner };
+            let Some(link) = this.link.as_mut() else {
+                return;
+            };
+            link.client = None;
+            link.server = None;
+            let reporter = link.reporter();
+            (
+                Notice::Fault,
+                "the native relay failed".to_owned(),
+                reporter,
+            )
+        }
+    };
+    // SAFETY: no borrow of the engine is held while JavaScript runs, which may call into it.
+    unsafe {
+        (*owner).reporting = true;
+        reporter.report(notice, &detail);
+        let this = &mut *owner;
+        this.reporting = false;
+        if std::mem::take(&mut this.released)
+            || notice != Notice::Step && notice != Notice::ServerGone
+        {
+            this.link = None;
+        }
+    }
+}
+
+impl PinnedEngine {
     fn begin(&mut self) {
         self.out.clear();
         self.spilled = None;
@@ -576,6 +832,13 @@ impl PinnedEngine {
         }
         0.0
     }
+}
+
+/// How many pinned connections have sockets of the engine's open (`adopt`): for tests to see
+/// that every connection closed its sockets.
+#[napi]
+pub fn pinned_links_open() -> u32 {
+    crate::socket_link::links_open()
 }
 
 /// The SparkConnectService method names in the order the event records number them (from 1).

@@ -58,11 +58,6 @@ export interface BackendPool {
   ready(id: string): Promise<Backend>;
   /** The backend when `ready` would resolve at once with it; otherwise undefined. */
   readyNow(id: string): Backend | undefined;
-  /**
-   * Counts the changes that can make `readyNow` answer differently for a backend (health,
-   * identity, a lost connection, membership).
-   */
-  readonly changes: number;
   /** A proxied request could not connect: eject the backend until checks pass again. */
   connectFailed(id: string, error: unknown): void;
   /** Runs one round of checks now (tests, startup). */
@@ -74,6 +69,11 @@ export interface BackendPoolOptions {
   readonly health: HealthSettings;
   readonly connectTimeoutMs: number;
   readonly backendToken?: string | undefined;
+  /**
+   * Told of each change that can make `readyNow` answer differently for a backend (health,
+   * identity, a lost connection, membership).
+   */
+  readonly onChange?: (() => void) | undefined;
 }
 
 type MutableBackend = { -readonly [K in keyof Backend]: Backend[K] };
@@ -95,14 +95,14 @@ export function backendId(spec: Pick<BackendSpec, 'host' | 'port'>): string {
 export function createBackendPool(options: BackendPoolOptions): BackendPool {
   const entries = new Map<string, Entry>();
   let closed = false;
-  let changes = 0;
+  const changed = options.onChange ?? (() => undefined);
 
   const setHealth = (entry: Entry, health: BackendHealth, reason?: string): void => {
     const backend = entry.backend;
     if (backend.health === health) return;
     const previous = backend.health;
     backend.health = health;
-    changes++;
+    changed();
     if (health === 'down') {
       backend.downSince = Date.now();
       backend.downReason = reason;
@@ -137,7 +137,7 @@ export function createBackendPool(options: BackendPoolOptions): BackendPool {
             previous: backend.incarnation,
             current: result.incarnation,
           });
-        if (backend.incarnation !== result.incarnation) changes++;
+        if (backend.incarnation !== result.incarnation) changed();
         backend.incarnation = result.incarnation;
         backend.appId = result.appId;
         // The first answer brings a new backend up at once, as a server HAProxy starts with.
@@ -176,7 +176,7 @@ export function createBackendPool(options: BackendPoolOptions): BackendPool {
           connectTimeoutMs: options.connectTimeoutMs,
           onDisconnect: () => {
             entry.needsCheck = true;
-            changes++;
+            changed();
             if (!closed) void check(entry);
           },
         }),
@@ -205,9 +205,6 @@ export function createBackendPool(options: BackendPoolOptions): BackendPool {
   };
 
   return {
-    get changes() {
-      return changes;
-    },
     list: () => [...entries.values()].map((entry) => entry.backend),
     get: (id) => entries.get(id)?.backend,
     add,
@@ -215,7 +212,7 @@ export function createBackendPool(options: BackendPoolOptions): BackendPool {
       const entry = entries.get(id);
       if (entry === undefined) return false;
       entries.delete(id);
-      changes++;
+      changed();
       clearInterval(entry.timer);
       gatewayChannels.backendRemoved.publish({ backend: id });
       await entry.backend.upstream.close(0);

@@ -142,14 +142,50 @@ export interface NativePinnedEngine {
   clientClosed(now: number, io: Float64Array, scratch: Buffer): number;
   expire(timeoutMs: number, now: number, io: Float64Array, scratch: Buffer): number;
   eventDetails(index: number): PinnedEventDetails;
+  /**
+   * Takes over the client's socket (a duplicate of `clientFd`; the caller closes its own): the
+   * engine then reads and writes it itself, every method's output goes to the sockets rather
+   * than into `io`, and `onNotice` says when the gateway has something to do (PinnedNotice).
+   * `epochCell[0]` is the route epoch `clientBytes` is otherwise given.
+   */
+  adopt(
+    clientFd: number,
+    epochCell: Uint32Array,
+    now: number,
+    onNotice: (notice: number, detail: string) => void,
+  ): void;
+  /** Takes over the server's socket once connected; what was meant for it meanwhile goes first. */
+  adoptServer(serverFd: number): void;
+  /** Closes the server's socket now and the client's once written to. */
+  endSockets(): void;
+  /** Closes both sockets now; no notice follows. */
+  release(): void;
+  /** Whether the adopted server socket has read anything. */
+  readonly serverSpoke: boolean;
+  /** When the adopted client socket last read or wrote (performance.now() clock). */
+  readonly clientActiveAt: number;
   readonly heldBytes: number;
   readonly openCalls: number;
   readonly closed: boolean;
 }
 
+/** What an engine with sockets (`adopt`) tells the gateway. */
+export const PinnedNotice = {
+  /** A step's output is ready: fetch it with `output`. */
+  STEP: 0,
+  /** The client's socket ended or failed (the detail: its error); the engine's sockets are closed. */
+  CLIENT_GONE: 1,
+  /** The server's socket ended or failed (the detail: its error). */
+  SERVER_GONE: 2,
+  /** The engine caught a fault of its own; its sockets are closed. */
+  FAULT: 3,
+} as const;
+
 export interface NativeCore {
   version(): string;
   PinnedEngine: new (config: PinnedEngineConfig, now: number) => NativePinnedEngine;
+  /** Pinned connections whose engine holds sockets (`adopt`) not yet closed. */
+  pinnedLinksOpen(): number;
   /** SparkConnectService method names in the order pinned events number them, from 1. */
   pinnedMethodNames(): string[];
   HpackDecoder: new (maxTableSize: number, maxHeaderListBytes: number) => NativeHpackDecoder;

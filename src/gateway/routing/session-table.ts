@@ -15,6 +15,11 @@ export interface SessionTableOptions {
   /** Operations are forgotten this long after they started (the index is a fallback only). */
   readonly operationTtlMs?: number;
   readonly now?: () => number;
+  /**
+   * Told when a binding is removed or replaced: what was routed by a binding may be routed again
+   * without asking until then.
+   */
+  readonly onChange?: () => void;
 }
 
 export interface SessionTable {
@@ -44,11 +49,6 @@ export interface SessionTable {
   list(): readonly SessionBinding[];
   readonly size: number;
   /**
-   * Counts the bindings removed or replaced: what was routed by a binding may be routed again
-   * without asking as long as this has not changed.
-   */
-  readonly changes: number;
-  /**
    * Expires idle sessions and flushes last-seen times; returns the sessions that ended (with a
    * shared store, those no other gateway has seen within the timeout either).
    */
@@ -74,13 +74,13 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
   const count = (backend: string, delta: number): void => {
     adjust(perBackend, backend, delta);
   };
-  let changes = 0;
+  const changed = options.onChange ?? (() => undefined);
   const put = (binding: SessionBinding): void => {
     const key = keyOf(binding);
     const previous = sessions.get(key);
     if (previous !== undefined) {
       count(previous.backend, -1);
-      changes++;
+      changed();
     }
     sessions.set(key, binding);
     count(binding.backend, 1);
@@ -88,7 +88,7 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
   const forget = (key: string): SessionBinding | undefined => {
     const binding = sessions.get(key);
     if (binding === undefined) return undefined;
-    changes++;
+    changed();
     sessions.delete(key);
     count(binding.backend, -1);
     dirty.delete(key);
@@ -217,9 +217,6 @@ export async function openSessionTable(options: SessionTableOptions): Promise<Se
       return load;
     },
     list: () => [...sessions.values()],
-    get changes() {
-      return changes;
-    },
     get size() {
       return sessions.size;
     },

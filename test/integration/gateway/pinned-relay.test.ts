@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Gateway } from '../../../src/gateway/gateway-server.ts';
 import { grpcCall, type GrpcReply } from '../../../src/gateway/proxy/grpc-call.ts';
 import { gatewayChannels } from '../../../src/gateway/observability-channels.ts';
+import { loadNativeCore } from '../../../src/gateway/native/native-core.ts';
 import {
   encodeConfigRequest,
   encodeExecutePlanRequest,
@@ -181,6 +182,12 @@ for (const variant of PINNED_VARIANTS)
     after(async () => {
       for (const fake of fakes) await fake.close();
       await assertNothingLeaked(baseline, 'the pinned relay tests');
+      // Sockets the native core reads itself are not Node's: it counts them.
+      assert.equal(
+        loadNativeCore().core?.pinnedLinksOpen() ?? 0,
+        0,
+        'every pinned connection closed the sockets the native core held',
+      );
     });
 
     it('gives each client connection a server connection of its own and relays every call', async () => {
@@ -297,6 +304,23 @@ for (const variant of PINNED_VARIANTS)
       // The gateway serves on, and the next results are whole too.
       const after = await executePlanStalled(port, randomUUID(), 0);
       assert.deepEqual(batchesIntact(after.messages, batchBytes), []);
+    });
+
+    it('closes a connection idle for the idle timeout, and not one that keeps calling', async () => {
+      gateway = await startTestGateway(fakes, { ...variant.options, connectionIdleTimeoutMs: 400 });
+      const idle = open(gateway);
+      const busy = open(gateway);
+      const [a, b] = [randomUUID(), randomUUID()];
+      assert.equal((await config(idle, a)).status, 0);
+      assert.equal((await config(busy, b)).status, 0);
+      const idleClosed = once(idle, 'close');
+      for (let call = 0; call < 10; call++) {
+        await sleep(100);
+        assert.equal((await config(busy, b)).status, 0);
+      }
+      await idleClosed;
+      assert.equal(busy.closed, false, 'the connection that kept calling stays open');
+      assert.equal((await config(open(gateway), a)).status, 0, 'the idle client connects again');
     });
 
     it('sends a connection that mixes two servers away, then serves its client call by call', async () => {

@@ -53,6 +53,13 @@ export interface PinnedRelayDependencies extends ProxyDependencies {
   readonly slabs: SlabPool;
   /** See GatewayOptions.summarizeOkCalls (the native core only). */
   readonly summarizeOkCalls: boolean;
+  /**
+   * Moves on each change to sessions or backends that can make a routing decision made earlier
+   * wrong (the native core asks again then); one number the native core reads itself.
+   */
+  readonly routeEpoch: Uint32Array;
+  /** A connection that sends and receives nothing for this long is closed. */
+  readonly idleTimeoutMs: number;
 }
 
 /** What the calls need of their connection. */

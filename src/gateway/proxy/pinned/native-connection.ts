@@ -77,7 +77,7 @@ export function relayPinnedNative(
     if (closed) return;
     let step: EngineStep;
     try {
-      step = runEngine(engine, call, outputs, deps.slabs, chunk);
+      step = runEngine(engine, call, owned ? undefined : outputs, deps.slabs, chunk);
     } catch (error) {
       // The engine caught a fault of its own (a Rust panic): nothing more can be relayed.
       gatewayChannels.relayFailed.publish({ method: '', backend: backend?.id ?? '', error });

@@ -83,6 +83,13 @@ export interface EngineStep {
 }
 
 const NO_DETAILS: readonly (PinnedEventDetails | undefined)[] = [];
+/** The scratch of an engine that writes its sockets itself: it hands back no bytes. */
+const NO_SCRATCH = Buffer.alloc(0);
+
+/** Where a step's bytes go: the two sockets' outputs, or nowhere for an engine that writes them. */
+export type EngineOutputs =
+  | { readonly toClient: FrameOutput; readonly toUpstream: FrameOutput }
+  | undefined;
 
 /** The output arrays, one per depth of engine calls made while handling another's events. */
 const ios: Float64Array[] = [];
@@ -100,17 +107,20 @@ export function stepHandled(): void {
 export function runEngine(
   engine: NativePinnedEngine,
   call: (io: Float64Array, scratch: Buffer) => number,
-  outputs: { readonly toClient: FrameOutput; readonly toUpstream: FrameOutput },
+  outputs: EngineOutputs,
   slabs: SlabPool,
   chunk?: Buffer,
 ): EngineStep {
   // What the engine writes is at most about what it read: a small slab for a small read, and
   // for the engine's own frames (answers, refunds), which larger output spills out of.
-  const slab = slabs.take(
-    chunk !== undefined && chunk.length + SCRATCH_MARGIN_BYTES > SMALL_SLAB_BYTES
-      ? LARGE_SLAB_BYTES
-      : SMALL_SLAB_BYTES,
-  );
+  const slab =
+    outputs === undefined
+      ? NO_SCRATCH
+      : slabs.take(
+          chunk !== undefined && chunk.length + SCRATCH_MARGIN_BYTES > SMALL_SLAB_BYTES
+            ? LARGE_SLAB_BYTES
+            : SMALL_SLAB_BYTES,
+        );
   const level = depth++;
   try {
     let io = ios[level] ?? (ios[level] = new Float64Array(4096));
@@ -119,6 +129,7 @@ export function runEngine(
       io = ios[level] = new Float64Array(Math.max(needed, io.length * 2));
       engine.output(io, slab);
     }
+    if (outputs === undefined) return readEvents(engine, io, HEAD_WORDS);
     return readOutput(engine, io, slab, outputs, slabs, chunk);
   } catch (error) {
     depth--;
@@ -137,9 +148,6 @@ function readOutput(
   const clientPieces = io[0] ?? 0;
   const serverPieces = io[1] ?? 0;
   const scratchBytes = io[2] ?? 0;
-  const eventCount = io[3] ?? 0;
-  const closed = io[4] === 1;
-  const oldestPeeking = io[5] ?? -2;
   // A little output is copied out so that the slab goes back at once: a slab a socket holds
   // until it has written is a slab's worth of memory for however few bytes it carries.
   const scratch =
@@ -171,6 +179,14 @@ function readOutput(
   // write from is left to the collector rather than tracked twice.
   if (slabTo === undefined) slabs.giveBack(slab);
   else if (!slabShared) slabTo.retain(slab);
+  return readEvents(engine, io, at);
+}
+
+/** The events of the output in `io`, which start at `at`. */
+function readEvents(engine: NativePinnedEngine, io: Float64Array, at: number): EngineStep {
+  const eventCount = io[3] ?? 0;
+  const closed = io[4] === 1;
+  const oldestPeeking = io[5] ?? -2;
   // Read in place: the engine calls that handling these events makes write the next depth's array.
   let details = NO_DETAILS;
   for (let index = 0; index < eventCount; index++)

@@ -17,7 +17,6 @@ import {
   type SparkplaneGateway,
 } from './harness/sparkplane-processes.ts';
 import { waitUntil } from './harness/wait.ts';
-import { makeTestCertificate } from '../support/tls-cert.ts';
 
 const SESSIONS = 4;
 // Must match connect_operations.py.
@@ -141,30 +140,14 @@ forEachSparkVersion('sparkplane gateway relays the RPCs of an operation', (insta
           startConnectServer(run, REATTACH_CONF),
           startConnectServer(run, REATTACH_CONF),
         ]);
-        // Pinned relay over TLS, on the native core: the frame-level path meets PySpark's own
-        // HTTP/2 and TLS stack (grpc-core) here, and with client authentication in gateway-auth
-        // (which runs the TypeScript relay too); the other gateway interop tests run the default
-        // terminating relay.
-        const certificate = makeTestCertificate();
-        keep({
-          stop: () => {
-            certificate.remove();
-            return Promise.resolve();
-          },
-        });
+        // Pinned relay in cleartext, on the native core, which then reads and writes both
+        // sockets itself: the frame-level path meets PySpark's own HTTP/2 stack (grpc-core) here,
+        // and over TLS with client authentication in gateway-auth (which runs the TypeScript
+        // relay too); the other gateway interop tests run the default terminating relay.
         const gateway = keep(
           await startSparkplaneGateway(run, {
             backends: [a.port, b.port],
-            extraArgs: [
-              '--relay',
-              'pinned',
-              '--relay-core',
-              'native',
-              '--tls-cert',
-              certificate.certFile,
-              '--tls-key',
-              certificate.keyFile,
-            ],
+            extraArgs: ['--relay', 'pinned', '--relay-core', 'native'],
           }),
         );
         const workDir = join(run.dir, 'operations');
@@ -172,12 +155,8 @@ forEachSparkVersion('sparkplane gateway relays the RPCs of an operation', (insta
         const client = startPySpark<OperationsResult>(
           run,
           'connect_operations.py',
-          [`sc://localhost:${String(gateway.port)}`, String(SESSIONS), workDir, 'use_ssl=true'],
-          {
-            name: 'connect-operations',
-            timeoutMs: 700_000,
-            env: { GRPC_DEFAULT_SSL_ROOTS_FILE_PATH: certificate.certFile },
-          },
+          [`sc://localhost:${String(gateway.port)}`, String(SESSIONS), workDir],
+          { name: 'connect-operations', timeoutMs: 700_000 },
         );
         keep(client.process);
         const outcome = client.result.catch((error: unknown) => error);

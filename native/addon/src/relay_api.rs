@@ -591,7 +591,9 @@ impl PinnedEngine {
             link.server.as_mut().filter(|socket| socket.is(handle))?
         };
         if status < 0 {
-            return self.gone(client, format!("socket error {status}"));
+            // libuv stopped the handle (an error on the socket, such as a reset).
+            let failure = socket.failure(status);
+            return self.gone(client, failure);
         }
         if events & UV_WRITABLE != 0 {
             socket.flush();

@@ -131,6 +131,15 @@ impl Socket {
         self.unsent.len() - self.sent
     }
 
+    /// Why libuv reported the socket failed (`status`, a libuv error): the socket's own error
+    /// when it has one (a reset, say), else libuv's.
+    pub fn failure(&self, status: c_int) -> String {
+        match self.stream.take_error() {
+            Ok(Some(error)) => error.to_string(),
+            _ => uv_error(status).to_string(),
+        }
+    }
+
     /// Reads what is there: Ok(0) at the peer's end, WouldBlock when nothing is.
     pub fn read(&mut self, into: &mut [u8]) -> io::Result<usize> {
         loop {

@@ -313,6 +313,12 @@ for (const variant of PINNED_VARIANTS)
       const [a, b] = [randomUUID(), randomUUID()];
       assert.equal((await config(idle, a)).status, 0);
       assert.equal((await config(busy, b)).status, 0);
+      if (variant.options.relayCore === 'native')
+        assert.equal(
+          loadNativeCore().core?.pinnedLinksOpen(),
+          2,
+          'the native core reads and writes both cleartext connections itself',
+        );
       const idleClosed = once(idle, 'close');
       for (let call = 0; call < 10; call++) {
         await sleep(100);

@@ -88,8 +88,7 @@ const NO_SCRATCH = Buffer.alloc(0);
 
 /** Where a step's bytes go: the two sockets' outputs, or nowhere for an engine that writes them. */
 export type EngineOutputs =
-  | { readonly toClient: FrameOutput; readonly toUpstream: FrameOutput }
-  | undefined;
+  { readonly toClient: FrameOutput; readonly toUpstream: FrameOutput } | undefined;
 
 /** The output arrays, one per depth of engine calls made while handling another's events. */
 const ios: Float64Array[] = [];

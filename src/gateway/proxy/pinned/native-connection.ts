@@ -128,13 +128,12 @@ export function relayPinnedNative(
   }
 
   function destroy(): void {
-    if (!owned) {
-      client.destroy();
-      upstream?.destroy();
+    if (owned) {
+      clientGone();
       return;
     }
-    engine.release();
-    clientGone();
+    client.destroy();
+    upstream?.destroy();
   }
 
   /** The client's connection is over: the last of its calls are recorded. */
@@ -259,10 +258,10 @@ export function relayPinnedNative(
     run((io, scratch) => engine.clientBytes(chunk, performance.now(), epoch, io, scratch), chunk);
     armTimer();
   };
+  owned = early !== undefined;
   // The client hears from "the server" at once; the real one's SETTINGS follow when it is known.
   run((io, scratch) => engine.output(io, scratch));
   if (early !== undefined) {
-    owned = true;
     if (early.length > 0) clientBytes(early);
     watchIdle();
   } else {

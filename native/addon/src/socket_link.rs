@@ -180,7 +180,9 @@ impl Socket {
                 }
             }
         }
-        if written < total {
+        if written == total {
+            self.shut_if_sent();
+        } else {
             self.unsent.clear();
             self.sent = 0;
             let mut skip = written;
@@ -192,8 +194,6 @@ impl Socket {
                 self.unsent.extend_from_slice(&slice[skip..]);
                 skip = 0;
             }
-        } else if self.shutting {
-            let _ = self.stream.shutdown(Shutdown::Write);
         }
     }
 
@@ -214,16 +214,18 @@ impl Socket {
             if self.unsent.capacity() > KEPT_UNSENT_CAPACITY {
                 self.unsent.shrink_to(KEPT_UNSENT_CAPACITY);
             }
-            if self.shutting {
-                let _ = self.stream.shutdown(Shutdown::Write);
-            }
+            self.shut_if_sent();
         }
     }
 
     /// Shuts the sending side once everything is written.
     pub fn shut_when_sent(&mut self) {
         self.shutting = true;
-        if self.backlog() == 0 {
+        self.shut_if_sent();
+    }
+
+    fn shut_if_sent(&mut self) {
+        if self.shutting && self.backlog() == 0 {
             let _ = self.stream.shutdown(Shutdown::Write);
         }
     }
@@ -279,7 +281,7 @@ fn remaining<'a>(slices: &[&'a [u8]], mut skip: usize) -> Vec<IoSlice<'a>> {
 }
 
 /// The pieces of one side of `out` as byte slices (`input`: the chunk the step read).
-pub fn slices<'a>(pieces: &[Piece], input: &'a [u8], scratch: &'a [u8]) -> Vec<&'a [u8]> {
+fn slices<'a>(pieces: &[Piece], input: &'a [u8], scratch: &'a [u8]) -> Vec<&'a [u8]> {
     pieces
         .iter()
         .filter_map(|piece| match *piece {
@@ -319,7 +321,7 @@ pub struct Link {
     pub ending: bool,
 }
 
-pub fn hrtime_ms() -> f64 {
+fn hrtime_ms() -> f64 {
     // SAFETY: a pure function of libuv's.
     unsafe { uv_hrtime() as f64 / 1e6 }
 }
@@ -506,7 +508,7 @@ impl Link {
         self.balance();
     }
 
-    /// What JavaScript needs to call back into the link when told of `notice`.
+    /// What calling the link's JavaScript callback takes, copied out of the link.
     pub fn reporter(&self) -> Reporter {
         Reporter {
             env: self.env,

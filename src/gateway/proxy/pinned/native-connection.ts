@@ -69,8 +69,13 @@ export function relayPinnedNative(
     run,
     backend: () => backend,
     pin,
-    upstreamSpoke: () => (owned ? engine.serverSpoke : upstreamSpoke),
+    upstreamSpoke: () => spoke(),
   });
+
+  /** Whether the server has sent anything (the engine knows when it reads the socket itself). */
+  function spoke(): boolean {
+    return owned ? engine.serverSpoke : upstreamSpoke;
+  }
 
   /** One engine call: its bytes to the sockets, then its events handled. */
   function run(call: (io: Float64Array, scratch: Buffer) => number, chunk?: Buffer): void {
@@ -219,13 +224,12 @@ export function relayPinnedNative(
       if (!serverOpen || gone === undefined || closed) return;
       serverOpen = false;
       upstream = undefined;
-      upstreamSpoke = engine.serverSpoke;
     } else {
       if (upstream === undefined || gone === undefined || closed) return;
       upstream = undefined;
     }
-    if (!upstreamSpoke && error !== undefined) deps.pool.connectFailed(gone.id, error);
-    const reason = upstreamSpoke
+    if (!spoke() && error !== undefined) deps.pool.connectFailed(gone.id, error);
+    const reason = spoke()
       ? `the Spark Connect server ${gone.id} closed the connection during the call`
       : `cannot open a call to the Spark Connect server ${gone.id}: ${error?.message ?? 'connection closed'}`;
     run((io, scratch) => engine.serverGone(reason, performance.now(), io, scratch));

@@ -12,6 +12,11 @@ use super::{HpackError, INTEGER_LIMIT};
 const DEFAULT_TABLE_SIZE: usize = 4096;
 const MAX_CONTINUATION_BYTES: usize = 5;
 const RESET: &str = "close the connection with COMPRESSION_ERROR";
+/// How many blocks [`Repeat`] keeps, and the largest one it keeps (encoded, then decoded): a
+/// gRPC call's request headers, its response headers and its trailers, with room to spare.
+const REPEATS: usize = 4;
+const MAX_REPEAT_BLOCK: usize = 512;
+const MAX_REPEAT_FIELDS: usize = 2048;
 
 /// A decoded field's name and value, owned.
 pub type Field = (Vec<u8>, Vec<u8>);
@@ -25,6 +30,46 @@ pub struct HpackDecoder {
     /// The message of the failure that made the decoder unusable.
     failed: Option<String>,
     table_changes: u64,
+    repeats: Vec<Repeat>,
+    /// How many blocks `repeats` keeps ([`REPEATS`]; none, to test against).
+    repeat_slots: usize,
+    /// The slot of `repeats` the next block kept replaces.
+    next_repeat: usize,
+}
+
+/// A block that left the dynamic table as it was, and its fields. Decoded against the same table
+/// again it gives the same fields and again leaves the table alone, so a client sending the same
+/// headers call after call (a literal `:path` it never indexes, Huffman-coded, is common) has
+/// them copied rather than decoded.
+#[derive(Default)]
+struct Repeat {
+    block: Vec<u8>,
+    /// The value of `table_changes` the fields hold for.
+    changes: u64,
+    octets: Vec<u8>,
+    /// The name and value length of each field, in order, in `octets`.
+    lengths: Vec<(u32, u32)>,
+}
+
+impl Repeat {
+    fn record(&mut self, name: &[u8], value: &[u8]) {
+        self.octets.extend_from_slice(name);
+        self.octets.extend_from_slice(value);
+        self.lengths.push((name.len() as u32, value.len() as u32));
+    }
+
+    fn replay(&self, emit: &mut impl FnMut(&[u8], &[u8])) -> usize {
+        let mut at = 0;
+        for &(name, value) in &self.lengths {
+            let (name, value) = (name as usize, value as usize);
+            emit(
+                &self.octets[at..at + name],
+                &self.octets[at + name..at + name + value],
+            );
+            at += name + value;
+        }
+        self.lengths.len()
+    }
 }
 
 /// Where a decoded name or value is, until the field is handed out. Spans, not slices, since the
@@ -60,7 +105,17 @@ impl HpackDecoder {
             scratch: Vec::new(),
             failed: None,
             table_changes: 0,
+            repeats: Vec::new(),
+            repeat_slots: REPEATS,
+            next_repeat: 0,
         }
+    }
+
+    /// A decoder that decodes every block, even one it has seen.
+    #[cfg(test)]
+    pub(crate) fn without_repeats(mut self) -> Self {
+        self.repeat_slots = 0;
+        self
     }
 
     /// This side announced a new SETTINGS_HEADER_TABLE_SIZE: the peer's encoder may now resize
@@ -92,7 +147,58 @@ impl HpackDecoder {
                 offset: Some(0),
             });
         }
-        self.decode_fields(block, &mut emit)
+        let changes = self.table_changes;
+        if let Some(repeat) = self
+            .repeats
+            .iter()
+            .find(|repeat| repeat.changes == changes && repeat.block == block)
+        {
+            return Ok(repeat.replay(&mut emit));
+        }
+        if block.len() > MAX_REPEAT_BLOCK || self.repeat_slots == 0 {
+            return self.decode_reporting(block, &mut emit);
+        }
+        // Kept in the slot it would take, which is out of `self` while the block decodes.
+        let slot = self.next_repeat;
+        let mut kept = if slot < self.repeats.len() {
+            std::mem::take(&mut self.repeats[slot])
+        } else {
+            Repeat::default()
+        };
+        kept.octets.clear();
+        kept.lengths.clear();
+        let decoded = self.decode_reporting(block, &mut |name: &[u8], value: &[u8]| {
+            if kept.octets.len() <= MAX_REPEAT_FIELDS {
+                kept.record(name, value);
+            }
+            emit(name, value)
+        });
+        let keep = decoded.is_ok()
+            && self.table_changes == changes
+            && kept.octets.len() <= MAX_REPEAT_FIELDS;
+        if keep {
+            kept.block.clear();
+            kept.block.extend_from_slice(block);
+            kept.changes = changes;
+            self.next_repeat = (slot + 1) % self.repeat_slots;
+        } else {
+            // Never found: no table holds an unchanged count of `u64::MAX` changes.
+            kept.changes = u64::MAX;
+        }
+        if slot < self.repeats.len() {
+            self.repeats[slot] = kept;
+        } else if keep {
+            self.repeats.push(kept);
+        }
+        decoded
+    }
+
+    fn decode_reporting(
+        &mut self,
+        block: &[u8],
+        emit: &mut impl FnMut(&[u8], &[u8]),
+    ) -> Result<usize, HpackError> {
+        self.decode_fields(block, emit)
             .map_err(|Problem { text, offset }| {
                 let message = format!("HPACK header block: {text}; {RESET}");
                 self.failed = Some(message.clone());

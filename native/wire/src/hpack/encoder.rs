@@ -61,7 +61,7 @@ pub fn encode_header_block<N: AsRef<[u8]>, V: AsRef<[u8]>>(fields: &[(N, V)]) ->
     block
 }
 
-fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+pub(super) fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     match static_table::find(name, value) {
         StaticMatch::Field(index) => {
             write_integer(out, 0x80, 0x7f, index);
@@ -77,7 +77,7 @@ fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// An integer with an N-bit prefix (RFC 7541 §5.1) after `flags`, `mask` holding the prefix.
-fn write_integer(out: &mut Vec<u8>, flags: u8, mask: u8, value: usize) {
+pub(super) fn write_integer(out: &mut Vec<u8>, flags: u8, mask: u8, value: usize) {
     if value < usize::from(mask) {
         out.push(flags | value as u8);
         return;
@@ -91,7 +91,7 @@ fn write_integer(out: &mut Vec<u8>, flags: u8, mask: u8, value: usize) {
     out.push(rest as u8);
 }
 
-fn write_string(out: &mut Vec<u8>, octets: &[u8]) {
+pub(super) fn write_string(out: &mut Vec<u8>, octets: &[u8]) {
     write_integer(out, 0x00, 0x7f, octets.len());
     out.extend_from_slice(octets);
 }

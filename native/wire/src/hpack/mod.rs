@@ -12,11 +12,13 @@ mod encoder;
 mod huffman;
 mod static_table;
 mod table;
+mod table_encoder;
 #[cfg(test)]
 mod tests;
 
 pub use decoder::{Field, HpackDecoder};
 pub use encoder::{encode_header_block, BlockEncoder};
+pub use table_encoder::TableEncoder;
 
 use std::fmt;
 

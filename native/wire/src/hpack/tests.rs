@@ -807,3 +807,234 @@ fn the_dynamic_table_matches_a_plain_model_under_random_use() {
     }
     assert!(evicted > 1000, "only {evicted} evictions");
 }
+
+#[test]
+fn a_block_seen_before_decodes_against_the_table_as_it_is_now() {
+    let mut decoder = decoder();
+    decoder.decode(&hex("4003782d61 0131")).unwrap(); // x-a: 1, added
+    let path = huffman_literal(&huffman(b"/spark.connect.SparkConnectService/Config", 0, 1));
+    let mut again = vec![0x80 | 62, 0x83];
+    again.extend(&path);
+    let expected = |newest: (&str, &str)| {
+        fields(&[
+            newest,
+            (":method", "POST"),
+            ("a", "/spark.connect.SparkConnectService/Config"),
+        ])
+    };
+    assert_eq!(decoder.decode(&again).unwrap(), expected(("x-a", "1")));
+    assert_eq!(decoder.decode(&again).unwrap(), expected(("x-a", "1")));
+    decoder.decode(&hex("4003782d62 0132")).unwrap(); // x-b: 2, added
+    assert_eq!(decoder.decode(&again).unwrap(), expected(("x-b", "2")));
+    // A block that adds to the table adds again each time it comes.
+    let adds = hex("4003782d61 0131");
+    decoder.decode(&adds).unwrap();
+    decoder.decode(&adds).unwrap();
+    assert_eq!(
+        table_of(&mut decoder, 4),
+        fields(&[("x-a", "1"), ("x-a", "1"), ("x-b", "2"), ("x-a", "1")])
+    );
+    assert_eq!(decoder.decode(&again).unwrap(), expected(("x-a", "1")));
+    // As does a size update.
+    let update = integer(0x20, 0x1f, 100);
+    decoder.decode(&update).unwrap();
+    decoder.decode(&hex("4003782d63 0133")).unwrap(); // x-c: 3, added
+    decoder.decode(&update).unwrap();
+    assert_eq!(table_of(&mut decoder, 1), fields(&[("x-c", "3")]));
+}
+
+/// A literal field without indexing, name and value Huffman-coded.
+fn huffman_literal_name(name: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut block = vec![0x00];
+    for octets in [name, value] {
+        let coded = huffman(octets, 0, 1);
+        block.extend(integer(0x80, 0x7f, coded.len()));
+        block.extend(coded);
+    }
+    block
+}
+
+#[test]
+fn decodes_blocks_seen_before_as_a_decoder_that_decodes_every_block() {
+    let mut random = Prng(0xb10c);
+    for round in 0..20 {
+        let mut remembering = decoder();
+        let mut plain = decoder().without_repeats();
+        // Ten entries the indexed fields below name; more come and go.
+        let mut seed = Vec::new();
+        for entry in 0..10u8 {
+            seed.extend([0x40, 0x02, b'k', b'a' + entry, 0x01, b'0' + entry]);
+        }
+        remembering.decode(&seed).unwrap();
+        plain.decode(&seed).unwrap();
+        let pool: Vec<Vec<u8>> = (0..12)
+            .map(|_| {
+                let mut block = Vec::new();
+                for _ in 0..1 + random.below(6) {
+                    match random.below(8) {
+                        0 => block.extend([
+                            0x40,
+                            0x01,
+                            b'n',
+                            0x02,
+                            b'v',
+                            b'a' + random.below(26) as u8,
+                        ]),
+                        1 | 2 => block.push(0x80 | (1 + random.below(61)) as u8),
+                        3 | 4 => block.push(0x80 | (62 + random.below(10)) as u8),
+                        5 => block.extend(huffman_literal_name(
+                            b"x-id",
+                            &[b'a' + random.below(26) as u8; 9],
+                        )),
+                        6 => block.extend(
+                            integer(0x00, 0x0f, 62 + random.below(10))
+                                .into_iter()
+                                .chain([0x01, b'z']),
+                        ),
+                        _ => block.extend(huffman_literal_name(
+                            b":path",
+                            b"/spark.connect.SparkConnectService/Config",
+                        )),
+                    }
+                }
+                block
+            })
+            .collect();
+        for step in 0..500 {
+            let block = &pool[random.below(pool.len())];
+            assert_eq!(
+                remembering.decode(block).unwrap(),
+                plain.decode(block).unwrap(),
+                "round {round} step {step}"
+            );
+            assert_eq!(remembering.table_changes(), plain.table_changes());
+        }
+    }
+}
+
+fn decode_all(decoder: &mut HpackDecoder, block: &[u8]) -> Vec<(String, String)> {
+    decoder
+        .decode(block)
+        .unwrap()
+        .into_iter()
+        .map(|(n, v)| (String::from_utf8(n).unwrap(), String::from_utf8(v).unwrap()))
+        .collect()
+}
+
+fn owned(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_table_encoder_indexes_what_repeats_once_the_peer_settings_are_read() {
+    let call = [
+        (":method", "POST"),
+        (":path", "/spark.connect.SparkConnectService/Config"),
+        (":authority", "127.0.0.1:15002"),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+        ("grpc-timeout", "999m"),
+        ("authorization", "Bearer t"),
+        ("user-agent", "grpc-python/1.70"),
+    ];
+    let mut encoder = TableEncoder::new();
+    let mut decoder = decoder();
+    let encode = |encoder: &mut TableEncoder| {
+        encoder.clear();
+        for (name, value) in call {
+            encoder.push(name.as_bytes(), value.as_bytes());
+        }
+        encoder.block().to_vec()
+    };
+    // Before the peer's SETTINGS: literals, as the stateless encoder writes them.
+    let plain = encode(&mut encoder);
+    assert_eq!(plain, encode_header_block(&call));
+    assert_eq!(encoder.changes(), 0);
+    encoder.peer_settings(None);
+    let first = encode(&mut encoder);
+    assert!(encoder.changes() > 0);
+    let changes = encoder.changes();
+    let second = encode(&mut encoder);
+    assert_eq!(encoder.changes(), changes, "nothing added the second time");
+    for block in [&plain, &first, &second] {
+        assert_eq!(decode_all(&mut decoder, block), owned(&call));
+    }
+    // Indexed: :method (static), :path, :authority, content-type, te, user-agent; a literal each
+    // for the deadline and the credentials.
+    let literals = encode_header_block(&[("grpc-timeout", "999m"), ("authorization", "Bearer t")]);
+    assert_eq!(second.len(), 6 + literals.len(), "{second:02x?}");
+    assert!(first.len() > plain.len() - 10);
+}
+
+#[test]
+fn the_table_encoder_shrinks_its_table_with_a_size_update_when_the_peer_asks() {
+    let mut encoder = TableEncoder::new();
+    encoder.peer_settings(Some(65536)); // more than it uses: nothing to say
+    let mut decoder = decoder();
+    let mut block = |encoder: &mut TableEncoder, list: &[(&str, &str)]| {
+        encoder.clear();
+        for (name, value) in list {
+            encoder.push(name.as_bytes(), value.as_bytes());
+        }
+        let block = encoder.block().to_vec();
+        assert_eq!(decode_all(&mut decoder, &block), owned(list));
+        block
+    };
+    let a = block(&mut encoder, &[("x-a", "1"), ("x-b", "2")]);
+    assert_eq!(a[0], 0x40, "added, no size update");
+    let changes = encoder.changes();
+    encoder.peer_settings(Some(40)); // room for one entry of 3 + 1 + 32
+    assert!(encoder.changes() > changes);
+    let b = block(&mut encoder, &[("x-a", "1")]);
+    assert_eq!(b[..2], integer(0x20, 0x1f, 40)[..], "{b:02x?}");
+    assert_eq!(b[2], 0x00, "too large for half the table: a literal");
+    encoder.peer_settings(Some(0));
+    let c = block(&mut encoder, &[("x-b", "2")]);
+    assert_eq!(c, hex("20 0003782d62 0132"));
+}
+
+#[test]
+fn the_table_encoder_agrees_with_a_decoder_under_random_use() {
+    let mut random = Prng(0x7ab1e);
+    let names = [
+        "x-a",
+        "x-bb",
+        ":path",
+        "content-type",
+        "grpc-timeout",
+        "x-long",
+    ];
+    for round in 0..50 {
+        let mut encoder = TableEncoder::new();
+        encoder.peer_settings(None);
+        let mut decoder = decoder();
+        for step in 0..200 {
+            if random.below(40) == 0 {
+                encoder.peer_settings(Some([0, 100, 600, 2000, 4096][random.below(5)]));
+            }
+            let list: Vec<(String, String)> = (0..1 + random.below(8))
+                .map(|_| {
+                    let name = names[random.below(names.len())];
+                    let length = if name == "x-long" {
+                        300 + random.below(2000)
+                    } else {
+                        1 + random.below(40)
+                    };
+                    let value = format!("{}{}", random.below(30), "v".repeat(length));
+                    (name.to_string(), value)
+                })
+                .collect();
+            encoder.clear();
+            for (name, value) in &list {
+                encoder.push(name.as_bytes(), value.as_bytes());
+            }
+            assert_eq!(
+                decode_all(&mut decoder, encoder.block()),
+                list,
+                "round {round} step {step}"
+            );
+        }
+    }
+}

@@ -9,10 +9,10 @@ use crate::mask::SecretMasker;
 use crate::scan::response::{response_names_operations, ResponseScan};
 use crate::scan::Method;
 
-use super::headers::{encode_upstream_block, is_streaming, UpstreamHeaders};
+use super::headers::{encode_upstream_block, is_streaming, HeaderList, UpstreamHeaders};
 use super::output::*;
 use super::{CachedIdentity, CachedRoute, Completion, Engine, Event, RouteRequest, State, Stream};
-use super::{MAX_ID_BYTES, MAX_SPARE_CALLS};
+use super::{MAX_ID_BYTES, MAX_SPARE_CALLS, MAX_SPARE_HELD_BYTES};
 
 /// The gRPC status of each GatewayError code the relay answers with itself.
 fn status_of(code: &str) -> i32 {
@@ -383,20 +383,35 @@ impl Engine {
         self.last_forwarded_client_id = self.last_forwarded_client_id.max(stream_id);
         stream.response_scan = match stream.method {
             Some(method) if !server_side_known || response_names_operations(method) => {
-                Some(ResponseScan::new(method))
+                Some(Box::new(ResponseScan::new(method)))
             }
             _ => None,
         };
         if let Some(token) = &self.config.backend_token {
-            stream.masker = Some(SecretMasker::new(token));
+            stream.masker = Some(Box::new(SecretMasker::new(token)));
         }
         let how = UpstreamHeaders {
             authority,
             authenticated: self.config.authenticating,
             backend_token: self.config.backend_token.as_deref(),
         };
-        let encoder: &mut BlockEncoder = &mut self.encoder;
-        encode_upstream_block(encoder, &stream.headers, &stream.path, &how);
+        let encoder = &mut self.encoder;
+        let same = self.encoded_for.as_ref().is_some_and(|(headers, changes)| {
+            *changes == encoder.changes() && *headers == stream.headers
+        });
+        if !same {
+            let before = encoder.changes();
+            encode_upstream_block(encoder, &stream.headers, &stream.path, &how);
+            if encoder.changes() == before {
+                let (headers, changes) = self
+                    .encoded_for
+                    .get_or_insert_with(|| (HeaderList::default(), 0));
+                headers.clone_from(&stream.headers);
+                *changes = before;
+            } else {
+                self.encoded_for = None;
+            }
+        }
         out.header_frames(
             Side::Server,
             stream.upstream_id,
@@ -748,7 +763,9 @@ impl Engine {
 
     /// A finished call's box (and its header list) kept for a new call to reuse.
     fn keep_spare(&mut self, mut stream: Box<Stream>) {
-        if self.spare.len() < MAX_SPARE_CALLS {
+        let small = stream.held.capacity() <= MAX_SPARE_HELD_BYTES
+            && stream.message.capacity() <= MAX_SPARE_HELD_BYTES;
+        if small && self.spare.len() < MAX_SPARE_CALLS {
             let mut headers = std::mem::take(&mut stream.headers);
             headers.clear();
             if self.spare_headers.len() < MAX_SPARE_CALLS {

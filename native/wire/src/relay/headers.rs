@@ -3,7 +3,7 @@
 //! :path, content-type, grpc-encoding, authorization) and the header block the server gets, as
 //! `upstreamFields` of `src/gateway/proxy/relay-headers.ts` builds it.
 
-use crate::hpack::BlockEncoder;
+use crate::hpack::TableEncoder;
 use crate::scan::Method;
 
 /// Request headers that belong to one hop, or that the gateway sets itself.
@@ -20,7 +20,7 @@ const HOP_HEADERS: [&[u8]; 7] = [
 const SPARK_CONNECT_SERVICE: &[u8] = b"spark.connect.SparkConnectService";
 
 /// Decoded header fields in arrival order.
-#[derive(Default, Debug, Clone)]
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
 pub struct HeaderList {
     bytes: Vec<u8>,
     /// (offset, name length, value length) of each field in `bytes`.
@@ -61,7 +61,7 @@ impl HeaderList {
 
     /// Whether the fields are a gRPC request (POST, content-type application/grpc…) and its
     /// :path, read as `requestHead` reads them (the last occurrence of each wins).
-    pub fn grpc_request(&self) -> (bool, Vec<u8>) {
+    pub fn grpc_request(&self) -> (bool, &[u8]) {
         let (mut post, mut path, mut grpc): (bool, &[u8], bool) = (false, b"", false);
         for (name, value) in self.iter() {
             match name {
@@ -71,7 +71,7 @@ impl HeaderList {
                 _ => {}
             }
         }
-        (post && grpc, path.to_vec())
+        (post && grpc, path)
     }
 
     /// The value of the first field named `name`.
@@ -145,7 +145,7 @@ pub struct UpstreamHeaders<'a> {
 /// fields without hop-by-hop ones, and (with a backend token) the token and a request for
 /// uncompressed replies, so the token can be kept out of them.
 pub fn encode_upstream_block(
-    encoder: &mut BlockEncoder,
+    encoder: &mut TableEncoder,
     fields: &HeaderList,
     path: &[u8],
     how: &UpstreamHeaders<'_>,
@@ -220,8 +220,8 @@ mod tests {
         ] {
             fields.push(n.as_bytes(), v.as_bytes());
         }
-        let mut encoder = BlockEncoder::new();
-        let decode = |encoder: &BlockEncoder| {
+        let mut encoder = TableEncoder::new();
+        let decode = |encoder: &TableEncoder| {
             let mut decoder = crate::hpack::HpackDecoder::new(4096, 1 << 20);
             decoder
                 .decode(encoder.block())

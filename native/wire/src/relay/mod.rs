@@ -20,7 +20,7 @@ mod tests;
 use rustc_hash::FxHashMap;
 
 use crate::frames::{FrameParser, DEFAULT_MAX_FRAME_PAYLOAD, MAX_FRAME_PAYLOAD};
-use crate::hpack::{BlockEncoder, HpackDecoder};
+use crate::hpack::{HpackDecoder, TableEncoder};
 use crate::mask::SecretMasker;
 use crate::scan::response::{ResponseIds, ResponseScan};
 use crate::scan::{FirstMessagePeek, Method};
@@ -34,8 +34,11 @@ pub const MAX_MIRRORED_TABLE: u32 = 64 * 1024;
 const MAX_HELD_BYTES: usize = 16 * 1024 * 1024;
 /// The decoded header list a peer may send, as the TypeScript's decoder allows.
 const MAX_HEADER_LIST_BYTES: u32 = 1 << 20;
-/// Finished calls kept for reuse, per connection (a connection's usual concurrency).
-const MAX_SPARE_CALLS: usize = 64;
+/// Finished calls kept for reuse, per connection: as many as a busy client keeps in flight (the
+/// gateway's 256 streams a connection), so a burst of calls allocates nothing.
+const MAX_SPARE_CALLS: usize = 256;
+/// A finished call that held more request bytes than this is not kept: its buffers go.
+const MAX_SPARE_HELD_BYTES: usize = 64 * 1024;
 /// Session and user ids longer than this (in UTF-16 units, as JavaScript counts) are refused by
 /// the gateway; the relay leaves ids that might be to it.
 const MAX_ID_BYTES: usize = 1024;
@@ -92,8 +95,9 @@ pub(crate) struct Stream {
     key: Vec<u8>,
     slot: u32,
     principal: String,
-    masker: Option<SecretMasker>,
-    response_scan: Option<ResponseScan>,
+    // Boxed, as few calls have them: a call's box stays small enough to stay in cache.
+    masker: Option<Box<SecretMasker>>,
+    response_scan: Option<Box<ResponseScan>>,
     client_ended: bool,
     response_started: bool,
     /// Routed before its first message ended: the caller's user id is checked again at its end.
@@ -286,7 +290,12 @@ pub struct Engine {
     next_upstream_id: u32,
     last_forwarded_client_id: u32,
     held_bytes: usize,
-    encoder: BlockEncoder,
+    encoder: TableEncoder,
+    /// The request fields `encoder` holds the server's block for, when that block left the
+    /// encoder's table as it was, and the table's count of changes then: a call with the same
+    /// fields sends the same block while the count stays (what else the block depends on, the
+    /// server's authority and the configuration, stays as it is for the connection's life).
+    encoded_for: Option<(HeaderList, u64)>,
     // The server's side.
     authority: Option<Vec<u8>>,
     response_frames: FrameParser,
@@ -336,7 +345,8 @@ impl Engine {
             next_upstream_id: 1,
             last_forwarded_client_id: 0,
             held_bytes: 0,
-            encoder: BlockEncoder::new(),
+            encoder: TableEncoder::new(),
+            encoded_for: None,
             authority: None,
             response_frames: FrameParser::new(MAX_FRAME_PAYLOAD),
             response_decoder: HpackDecoder::new(MAX_MIRRORED_TABLE, MAX_HEADER_LIST_BYTES),

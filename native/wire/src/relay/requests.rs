@@ -249,7 +249,9 @@ impl Engine {
             match existing.state {
                 State::Upstream => {
                     let list: Vec<(&[u8], &[u8])> = fields.iter().collect();
-                    let encoded = encode_header_block(&list);
+                    let mut encoded = Vec::new();
+                    self.encoder.owed_update(&mut encoded);
+                    encoded.extend_from_slice(&encode_header_block(&list));
                     out.header_frames(
                         Side::Server,
                         existing.upstream_id,
@@ -301,11 +303,19 @@ impl Engine {
     }
 
     fn open(&mut self, client_id: u32, headers: HeaderList, end_stream: bool, out: &mut Output) {
-        let (is_grpc, path) = headers.grpc_request();
-        let parts = method_path(&path);
+        let (is_grpc, path_read) = headers.grpc_request();
+        let parts = method_path(path_read);
         let method = parts.and_then(|(service, name)| spark_connect_method(service, name));
         let health = parts == Some((b"grpc.health.v1.Health", b"Check"));
         let is_method = parts.is_some();
+        // Copied into the buffer of the call box about to be reused, if there is one.
+        let mut path = self
+            .spare
+            .last_mut()
+            .map(|stream| std::mem::take(&mut stream.path))
+            .unwrap_or_default();
+        path.clear();
+        path.extend_from_slice(path_read);
         let method_read = method.unwrap_or(GENERIC_ROUTING);
         let (max, whole) = (
             self.config.max_message_bytes,

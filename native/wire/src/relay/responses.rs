@@ -408,6 +408,7 @@ impl Engine {
     fn on_server_settings(&mut self, frame: &mut RawFrame<'_>) {
         let mut clamp = Vec::new();
         let limit = self.config.max_concurrent_streams;
+        let mut table_size = None;
         for (at, id, value) in parse_settings(&frame.raw[9..]).into_iter().flatten() {
             // The client is held to the gateway's stream limit, as on a terminated connection.
             if id == SETTING_MAX_CONCURRENT_STREAMS && value > limit {
@@ -416,6 +417,7 @@ impl Engine {
             // The client's encoder may grow its table to what it reads here, and the relay
             // mirrors that table: the client reads no more than the relay mirrors.
             if id == SETTING_HEADER_TABLE_SIZE {
+                table_size = Some(value);
                 if value > MAX_MIRRORED_TABLE {
                     clamp.push((9 + at + 2, MAX_MIRRORED_TABLE));
                 }
@@ -430,6 +432,8 @@ impl Engine {
         for (at, value) in clamp {
             frame.raw[at..at + 4].copy_from_slice(&value.to_be_bytes());
         }
+        // The gateway's own encoder writes every request block the server reads.
+        self.encoder.peer_settings(table_size);
     }
 
     fn on_server_goaway(&mut self, raw: &[u8], out: &mut Output) {

@@ -472,3 +472,93 @@ fn engine_cost() {
         engine.open_calls()
     );
 }
+
+/// A call whose header block carries `extra` as one more field.
+fn call_with(stream_id: u32, session: &str, extra: (&str, &str)) -> Vec<u8> {
+    let block = encode_header_block(&[
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", CONFIG_PATH),
+        (":authority", "gateway"),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+        extra,
+    ]);
+    let mut bytes = frame(TYPE_HEADERS, FLAG_END_HEADERS, stream_id, &block);
+    bytes.extend(frame(
+        TYPE_DATA,
+        FLAG_END_STREAM,
+        stream_id,
+        &request_message(session, "u"),
+    ));
+    bytes
+}
+
+#[test]
+fn indexes_request_fields_for_the_server_once_its_settings_are_read() {
+    let (mut engine, _) = opened_connection();
+    let mut decoder = crate::hpack::HpackDecoder::new(4096, 1 << 20);
+    // The request blocks the server gets, decoded in order by one decoder, as the server does:
+    // their lengths, and the first octet of the first.
+    let mut send = |engine: &mut Engine, id: u32, value: &str| -> (Vec<usize>, u8) {
+        let bytes = call_with(id, "s1", ("x-n", value));
+        let (mut out, chunk) = feed_client(engine, &bytes, 1.0);
+        let events: Vec<Event> = engine.take_events().collect();
+        for event in events {
+            if let Event::Route(route) = event {
+                engine.pin(b"backend:1", &mut out);
+                engine.forward(route.stream, 7, true, true, &mut out);
+            }
+        }
+        let mut sent = out.side_bytes(Side::Server, &chunk);
+        if sent.starts_with(CLIENT_PREFACE) {
+            sent.drain(..CLIENT_PREFACE.len());
+        }
+        let mut lengths = Vec::new();
+        let mut first = 0;
+        for (kind, _, stream, payload) in frames_of(&sent) {
+            if kind != TYPE_HEADERS {
+                continue;
+            }
+            let fields = decoder.decode(&payload).unwrap();
+            let field = |name: &[u8]| {
+                fields
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+            };
+            assert_eq!(field(b":path").unwrap(), CONFIG_PATH.as_bytes());
+            assert_eq!(field(b":authority").unwrap(), b"backend:1");
+            assert_eq!(field(b"x-n").unwrap(), value.as_bytes(), "stream {stream}");
+            if lengths.is_empty() {
+                first = payload[0];
+            }
+            lengths.push(payload.len());
+        }
+        (lengths, first)
+    };
+    // Before the server's SETTINGS: literals only.
+    let (before, _) = send(&mut engine, 1, "1");
+    let mut settings = frame(TYPE_SETTINGS, 0, 0, &[]);
+    engine.server_bytes(&mut settings, 1.0, &mut Output::default());
+    let (first, _) = send(&mut engine, 3, "2");
+    let (second, _) = send(&mut engine, 5, "2");
+    assert_eq!((before.len(), first.len(), second.len()), (1, 1, 1));
+    assert!(first[0] >= before[0] - 2, "{before:?} {first:?}");
+    assert!(second[0] < 8, "{before:?} {first:?} {second:?}");
+    // A new value each call: entries come and go, and the server reads every block right.
+    let padding = "v".repeat(200);
+    for n in 0..60u32 {
+        let (sent, _) = send(&mut engine, 7 + 2 * n, &format!("{n}{padding}"));
+        assert_eq!(sent.len(), 1, "call {n}");
+    }
+    // The server asks for a smaller table: the next block starts with the size update.
+    let mut smaller = frame(TYPE_SETTINGS, 0, 0, &[0, 1, 0, 0, 0, 0x40]);
+    engine.server_bytes(&mut smaller, 2.0, &mut Output::default());
+    let (sent, first_octet) = send(&mut engine, 131, "x");
+    assert_eq!(
+        (sent.len(), first_octet),
+        (1, 0x3f),
+        "a size update of 64 first"
+    );
+}

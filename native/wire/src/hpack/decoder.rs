@@ -12,11 +12,12 @@ use super::{HpackError, INTEGER_LIMIT};
 const DEFAULT_TABLE_SIZE: usize = 4096;
 const MAX_CONTINUATION_BYTES: usize = 5;
 const RESET: &str = "close the connection with COMPRESSION_ERROR";
-/// How many blocks [`Repeat`] keeps, and the largest one it keeps (encoded, then decoded): a
-/// gRPC call's request headers, its response headers and its trailers, with room to spare.
+/// How many blocks [`Repeat`] keeps, and the largest one it keeps (encoded, then the octets of
+/// its names and values): a gRPC call's request headers, its response headers and its trailers,
+/// with room to spare.
 const REPEATS: usize = 4;
 const MAX_REPEAT_BLOCK: usize = 512;
-const MAX_REPEAT_FIELDS: usize = 2048;
+const MAX_REPEAT_OCTETS: usize = 2048;
 
 /// A decoded field's name and value, owned.
 pub type Field = (Vec<u8>, Vec<u8>);
@@ -167,15 +168,16 @@ impl HpackDecoder {
         };
         kept.octets.clear();
         kept.lengths.clear();
+        // A small block may still name large entries of the table: those are not kept.
+        let mut fits = true;
         let decoded = self.decode_reporting(block, &mut |name: &[u8], value: &[u8]| {
-            if kept.octets.len() <= MAX_REPEAT_FIELDS {
+            fits = fits && kept.octets.len() + name.len() + value.len() <= MAX_REPEAT_OCTETS;
+            if fits {
                 kept.record(name, value);
             }
             emit(name, value)
         });
-        let keep = decoded.is_ok()
-            && self.table_changes == changes
-            && kept.octets.len() <= MAX_REPEAT_FIELDS;
+        let keep = decoded.is_ok() && self.table_changes == changes && fits;
         if keep {
             kept.block.clear();
             kept.block.extend_from_slice(block);

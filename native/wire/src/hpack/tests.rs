@@ -1038,3 +1038,19 @@ fn the_table_encoder_agrees_with_a_decoder_under_random_use() {
         }
     }
 }
+
+#[test]
+fn a_small_block_naming_large_entries_decodes_alike_every_time() {
+    let mut decoder = decoder();
+    let value = "v".repeat(1000);
+    let mut add = vec![0x40, 0x03, b'x', b'-', b'a'];
+    add.extend(integer(0x00, 0x7f, value.len()));
+    add.extend(value.as_bytes());
+    decoder.decode(&add).unwrap();
+    // Four fields of 1003 octets each from a 4-byte block: more than a kept block holds.
+    let block = [0x80 | 62; 4];
+    let expected = fields(&[("x-a", value.as_str()); 4]);
+    for _ in 0..3 {
+        assert_eq!(decoder.decode(&block).unwrap(), expected);
+    }
+}

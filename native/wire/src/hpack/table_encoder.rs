@@ -31,13 +31,13 @@ const UNINDEXED: [&[u8]; 4] = [
 
 pub struct TableEncoder {
     block: Vec<u8>,
-    /// The entries' names and values, newest first, with the number each was added as.
-    entries: VecDeque<(Vec<u8>, Vec<u8>, u64)>,
-    /// The number of each entry, by its name and value (see [`key_of`]).
+    /// The entries' keys (see [`key_of`]), newest first. A field enters only when the table
+    /// does not hold it, so no two entries share a key.
+    entries: VecDeque<Vec<u8>>,
+    /// The number each entry was added as, by its key.
     numbers: FxHashMap<Vec<u8>, u64>,
-    /// Scratch for the key of the field being written, and of an entry being evicted.
+    /// Scratch for the key of the field being written.
     key: Vec<u8>,
-    evicted_key: Vec<u8>,
     added: u64,
     size: usize,
     capacity: usize,
@@ -63,7 +63,6 @@ impl TableEncoder {
             entries: VecDeque::new(),
             numbers: FxHashMap::default(),
             key: Vec::new(),
-            evicted_key: Vec::new(),
             added: 0,
             size: 0,
             capacity: DEFAULT_TABLE_SIZE,
@@ -97,22 +96,24 @@ impl TableEncoder {
     /// Starts a new block, with the size update the peer is owed if any.
     pub fn clear(&mut self) {
         self.block.clear();
-        self.write_pending_update();
+        if let Some(size) = self.take_update() {
+            write_integer(&mut self.block, 0x20, 0x1f, size);
+        }
     }
 
     /// Writes the size update the peer is owed, if any, at the start of a block built elsewhere
     /// (one written without the table).
     pub fn owed_update(&mut self, block: &mut Vec<u8>) {
-        if let Some(size) = self.pending_update.take() {
+        if let Some(size) = self.take_update() {
             write_integer(block, 0x20, 0x1f, size);
-            self.changes += 1;
         }
     }
 
-    fn write_pending_update(&mut self) {
-        let mut block = std::mem::take(&mut self.block);
-        self.owed_update(&mut block);
-        self.block = block;
+    /// The size update owed, counted as a change once it is written.
+    fn take_update(&mut self) -> Option<usize> {
+        let size = self.pending_update.take()?;
+        self.changes += 1;
+        Some(size)
     }
 
     /// The block so far.
@@ -156,29 +157,26 @@ impl TableEncoder {
         self.evict_to(self.capacity - entry_size);
         self.added += 1;
         self.size += entry_size;
-        self.entries
-            .push_front((name.to_vec(), value.to_vec(), self.added));
+        self.entries.push_front(self.key.clone());
         self.numbers.insert(self.key.clone(), self.added);
         self.changes += 1;
     }
 
     fn evict_to(&mut self, size: usize) {
         while self.size > size {
-            let Some((name, value, number)) = self.entries.pop_back() else {
+            let Some(key) = self.entries.pop_back() else {
                 break;
             };
-            self.size -= name.len() + value.len() + ENTRY_OVERHEAD;
-            let mut key = std::mem::take(&mut self.evicted_key);
-            key_of(&mut key, &name, &value);
-            if self.numbers.get(key.as_slice()) == Some(&number) {
-                self.numbers.remove(key.as_slice());
-            }
-            self.evicted_key = key;
+            self.size -= key.len() - KEY_PREFIX + ENTRY_OVERHEAD;
+            self.numbers.remove(&key);
         }
     }
 }
 
-/// The map key of a field: its name's length, name and value, so no two fields share one.
+/// The octets of a key before its name: the name's length.
+const KEY_PREFIX: usize = 4;
+
+/// The key of a field: its name's length, name and value, so no two fields share one.
 fn key_of(key: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     key.clear();
     key.extend_from_slice(&(name.len() as u32).to_le_bytes());

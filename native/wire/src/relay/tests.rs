@@ -28,15 +28,26 @@ fn frame(frame_type: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
 }
 
 fn request_headers(stream_id: u32, path: &str) -> Vec<u8> {
-    let block = encode_header_block(&[
+    request_headers_with(stream_id, path, &[])
+}
+
+/// A request's HEADERS frame with `extra` fields after the usual ones.
+fn request_headers_with(stream_id: u32, path: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+    let mut fields = vec![
         (":method", "POST"),
         (":scheme", "http"),
         (":path", path),
         (":authority", "gateway"),
         ("content-type", "application/grpc"),
         ("te", "trailers"),
-    ]);
-    frame(TYPE_HEADERS, FLAG_END_HEADERS, stream_id, &block)
+    ];
+    fields.extend_from_slice(extra);
+    frame(
+        TYPE_HEADERS,
+        FLAG_END_HEADERS,
+        stream_id,
+        &encode_header_block(&fields),
+    )
 }
 
 fn len_field(field: u8, value: &[u8]) -> Vec<u8> {
@@ -56,7 +67,12 @@ fn request_message(session: &str, user: &str) -> Vec<u8> {
 }
 
 fn call(stream_id: u32, session: &str) -> Vec<u8> {
-    let mut bytes = request_headers(stream_id, CONFIG_PATH);
+    call_with(stream_id, session, &[])
+}
+
+/// A call whose header block carries `extra` fields too.
+fn call_with(stream_id: u32, session: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+    let mut bytes = request_headers_with(stream_id, CONFIG_PATH, extra);
     bytes.extend(frame(
         TYPE_DATA,
         FLAG_END_STREAM,
@@ -473,27 +489,6 @@ fn engine_cost() {
     );
 }
 
-/// A call whose header block carries `extra` as one more field.
-fn call_with(stream_id: u32, session: &str, extra: (&str, &str)) -> Vec<u8> {
-    let block = encode_header_block(&[
-        (":method", "POST"),
-        (":scheme", "http"),
-        (":path", CONFIG_PATH),
-        (":authority", "gateway"),
-        ("content-type", "application/grpc"),
-        ("te", "trailers"),
-        extra,
-    ]);
-    let mut bytes = frame(TYPE_HEADERS, FLAG_END_HEADERS, stream_id, &block);
-    bytes.extend(frame(
-        TYPE_DATA,
-        FLAG_END_STREAM,
-        stream_id,
-        &request_message(session, "u"),
-    ));
-    bytes
-}
-
 #[test]
 fn indexes_request_fields_for_the_server_once_its_settings_are_read() {
     let (mut engine, _) = opened_connection();
@@ -501,7 +496,7 @@ fn indexes_request_fields_for_the_server_once_its_settings_are_read() {
     // The request blocks the server gets, decoded in order by one decoder, as the server does:
     // their lengths, and the first octet of the first.
     let mut send = |engine: &mut Engine, id: u32, value: &str| -> (Vec<usize>, u8) {
-        let bytes = call_with(id, "s1", ("x-n", value));
+        let bytes = call_with(id, "s1", &[("x-n", value)]);
         let (mut out, chunk) = feed_client(engine, &bytes, 1.0);
         let events: Vec<Event> = engine.take_events().collect();
         for event in events {

@@ -4,12 +4,15 @@
 // fixed sleep; each keeps its log in the run folder; each stop ends its whole process tree.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { kill } from 'node:process';
 import { startProcess, describeExit, type ManagedProcess } from './process-tree.ts';
 import type { SparkInstall } from './spark-install.ts';
 import { canConnect, freePort, waitUntil } from './wait.ts';
 
 const LOOPBACK = '127.0.0.1';
 const START_TIMEOUT_MS = 120_000;
+/** How long a script that timed out gets to write its threads' stacks before it is stopped. */
+const STACK_DUMP_MS = 2_000;
 
 export type SparkConf = Readonly<Record<string, string>>;
 
@@ -39,6 +42,7 @@ export function sparkEnv(
     PYSPARK_PYTHON: run.install.python,
     PYSPARK_DRIVER_PYTHON: run.install.python,
     PYTHONUNBUFFERED: '1',
+    PYTHONFAULTHANDLER: '1',
     ...extra,
   };
 }
@@ -292,13 +296,25 @@ export function startPySpark<T>(
     logDir: join(run.dir, 'logs'),
   });
   const result = (async () => {
-    const timer = setTimeout(() => void process.stop(), options.timeoutMs);
+    const deadline = { passed: false };
+    const timer = setTimeout(() => {
+      deadline.passed = true;
+      // PYTHONFAULTHANDLER makes SIGABRT write the stack of every Python thread to the log first.
+      signalProcess(process.pid, 'SIGABRT');
+      setTimeout(() => void process.stop(), STACK_DUMP_MS);
+    }, options.timeoutMs);
     try {
       const exit = await process.exited;
-      if (exit.code !== 0)
-        throw new Error(`${script} failed (${describeExit(exit)}); see ${process.logFile}`);
       // Progress bars end in carriage returns, so the result may share a line with one.
       const log = process.log();
+      if (deadline.passed)
+        throw new Error(
+          `${script} did not finish within ${String(options.timeoutMs / 1000)} s` +
+            (log.includes(RESULT_PREFIX) ? ' (it printed its result, then did not exit)' : '') +
+            `; the stacks of its threads are at the end of ${process.logFile}`,
+        );
+      if (exit.code !== 0)
+        throw new Error(`${script} failed (${describeExit(exit)}); see ${process.logFile}`);
       const at = log.lastIndexOf(RESULT_PREFIX);
       if (at < 0)
         throw new Error(
@@ -321,6 +337,14 @@ export async function runPySpark<T>(
 ): Promise<PySparkResult<T>> {
   const started = startPySpark<T>(run, script, args, options);
   return { result: await started.result, process: started.process };
+}
+
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
+  try {
+    kill(pid, signal);
+  } catch {
+    // It exited in the meantime.
+  }
 }
 
 function exitReason(process: ManagedProcess): string | undefined {

@@ -18,7 +18,7 @@ With ECHO (the servers' own token, which a client never holds), Alice has the se
 text back in a result row and in an error message, with and without enriched errors; the result
 reports what she got ("echo").
 
-Prints one line "SPARKPLANE_RESULT <json>" at the end.
+Prints one line "SPARKPLANE_RESULT <json>" at the end and exits at once (see report.py).
 """
 
 import json
@@ -27,6 +27,7 @@ import traceback
 
 from error_text import error_text
 from interop_retries import few_retries
+from report import report_and_exit
 from pyspark.sql.connect import functions as F
 from pyspark.sql.connect.session import SparkSession
 
@@ -133,8 +134,8 @@ def main():
         except Exception as error:  # noqa: BLE001 - the refusal is the point
             result["refused"][label] = error_text(error)[:2000]
 
-    print("SPARKPLANE_RESULT " + json.dumps(result), flush=True)
     # Sessions stay open: stopping one in PySpark 3.5/4.0 shuts down the release pool of all.
+    report_and_exit(result)
 
 
 if __name__ == "__main__":

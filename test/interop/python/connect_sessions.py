@@ -11,7 +11,6 @@ Phase 3: every session runs one more query (recording the error text of any that
 three new sessions run a query each.
 prints: SPARKPLANE_RESULT {json}
 """
-import json
 import os
 import sys
 import time
@@ -19,6 +18,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from interop_retries import few_retries
+from report import report_and_exit
 from pyspark.sql.connect.session import SparkSession as ConnectSession
 
 PAUSE_WAIT_SECONDS = 300
@@ -88,25 +88,20 @@ def main(url: str, count: int, pause_dir: str) -> None:
             return result
 
         new_sessions = list(pool.map(fresh, fresh_sessions))
-    print(
-        "SPARKPLANE_RESULT "
-        + json.dumps(
-            {
-                "sparkVersion": version,
-                "sessionIds": ids,
-                "phase1": phase1,
-                "phase2": phase2,
-                "phase3": phase3,
-                "newSessions": new_sessions,
-            }
-        ),
-        flush=True,
-    )
-    # Exits here, before the sessions go out of scope: releasing them waits for PySpark's shared
+    # Reported before the sessions go out of scope: releasing them would wait for PySpark's shared
     # ReleaseExecute pool, where a release queued (with the default ten-minute retry policy) before
     # the server was killed can still be retrying against the killed server's sessions on a slow
     # machine. The gateway answers those UNAVAILABLE, as it should; the test has its result.
-    os._exit(0)
+    report_and_exit(
+        {
+            "sparkVersion": version,
+            "sessionIds": ids,
+            "phase1": phase1,
+            "phase2": phase2,
+            "phase3": phase3,
+            "newSessions": new_sessions,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ server is gone would otherwise hold PySpark's release threads for minutes.
 """
 
 import json
-import os
 import sys
 
 from error_text import error_text
 from interop_retries import few_retries
+from report import report_and_exit
 from pyspark.sql.connect.session import SparkSession
 
 SIZES = {"alice": 30, "bob": 50}
@@ -43,8 +43,7 @@ def main():
             outcomes.append({"ok": True, "count": count})
         except Exception as error:  # noqa: BLE001 - every failure is reported to the test
             outcomes.append({"ok": False, "error": error_text(error)})
-    print("SPARKPLANE_RESULT " + json.dumps({"steps": outcomes}), flush=True)
-    os._exit(0)
+    report_and_exit({"steps": outcomes})
 
 
 if __name__ == "__main__":

@@ -92,6 +92,11 @@ export const gatewayChannels = {
     readonly count: number;
   }>('sparkplane:gateway:rpcs-started'),
   rpcsFinished: channel<RpcsFinished>('sparkplane:gateway:rpcs-finished'),
+  /**
+   * Published before the counts of calls are read: whoever holds counts back (the native relay
+   * gathers summaries over a few ms) hands them over first.
+   */
+  countsWanted: channel<undefined>('sparkplane:gateway:counts-wanted'),
   requestRejected: channel<RequestRejected>('sparkplane:gateway:request-rejected'),
   /** A fault of the gateway's own while relaying one call (that call was cancelled). */
   relayFailed: channel<{

@@ -67,7 +67,9 @@ export function subscribeGatewayMetrics(
     help: 'Spark Connect calls finished, by method and gRPC status',
     labelNames: ['method', 'code'],
     registers,
+    // The first of the counts a scrape reads: what is held back is handed over before any.
     collect() {
+      gatewayChannels.countsWanted.publish(undefined);
       for (const method of perMethod.values())
         for (const status of method.byStatus.values())
           if (status.pending > 0) {

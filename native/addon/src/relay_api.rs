@@ -36,9 +36,12 @@ use napi_derive::napi;
 use sparkplane_wire::relay::{CallSummary, Config, Engine, Event, Opened, Output, Piece};
 use sparkplane_wire::scan::Method;
 
-use crate::socket_link::{Link, Notice, Socket, READ_BYTES, UV_READABLE, UV_WRITABLE};
+use crate::socket_link::{Link, Notice, Reporter, Socket, READ_BYTES, UV_READABLE, UV_WRITABLE};
 
 const HEAD_WORDS: usize = 6;
+/// How long the OK calls that reads of a link's sockets summed up may wait to be reported, so
+/// that JavaScript hears of them once for many reads.
+const SUMMARIES_DELAY_MS: u64 = 5;
 const EVENT_WORDS: usize = 10;
 
 const FORWARDED: f64 = 1.0;
@@ -213,7 +216,7 @@ impl PinnedEngine {
         link.balance();
         self.link = Some(Box::new(link));
         // What the engine said before (its SETTINGS) goes out now.
-        self.stepped(&[]);
+        self.stepped(&[], false);
         Ok(())
     }
 
@@ -258,6 +261,18 @@ impl PinnedEngine {
         }
     }
 
+    /// Whether calls summed up wait to be reported (with sockets, at most SUMMARIES_DELAY_MS).
+    #[napi(getter)]
+    pub fn holds_summaries(&self) -> bool {
+        self.engine.holds_summaries()
+    }
+
+    /// Reports the calls summed up so far, with whatever else the engine has to say.
+    #[napi(catch_unwind)]
+    pub fn flush_summaries(&mut self, io: Float64ArraySlice, scratch: BufferSlice) -> f64 {
+        self.step(io, scratch, |_, _| {})
+    }
+
     /// Whether the server's socket has read anything.
     #[napi(getter)]
     pub fn server_spoke(&self) -> bool {
@@ -286,7 +301,7 @@ impl PinnedEngine {
         self.begin();
         self.engine.set_epoch(epoch);
         self.engine.client_bytes(&mut chunk, now, &mut self.out);
-        self.stepped(&chunk);
+        self.stepped(&chunk, false);
         self.finish(io, scratch)
     }
 
@@ -301,7 +316,7 @@ impl PinnedEngine {
     ) -> f64 {
         self.begin();
         self.engine.server_bytes(&mut chunk, now, &mut self.out);
-        self.stepped(&chunk);
+        self.stepped(&chunk, false);
         self.finish(io, scratch)
     }
 
@@ -392,7 +407,7 @@ impl PinnedEngine {
     pub fn send_away(&mut self, stream: u32, io: Float64ArraySlice, scratch: BufferSlice) -> f64 {
         self.begin();
         let gone = self.engine.send_away(stream, &mut self.out);
-        self.stepped(&[]);
+        self.stepped(&[], false);
         let needed = self.finish(io, scratch);
         if needed > 0.0 {
             // Asked again through `output`; whether the call is gone is the same then.
@@ -548,13 +563,15 @@ impl PinnedEngine {
     ) -> f64 {
         self.begin();
         op(&mut self.engine, &mut self.out);
-        self.stepped(&[]);
+        self.stepped(&[], false);
         self.finish(io, scratch)
     }
 
     /// After a step of the engine (`input`: the chunk it read): what `io[5]` is to say, and
-    /// with sockets, the output sent and the events taken for `output`.
-    fn stepped(&mut self, input: &[u8]) {
+    /// with sockets, the output sent and the events taken for `output`. After a read of a
+    /// socket (`read`) that JavaScript would hear of only for summaries of calls, they are left
+    /// in the engine, where the next reads add to them, and reported within SUMMARIES_DELAY_MS.
+    fn stepped(&mut self, input: &[u8], read: bool) {
         // Told only after the calls the gateway sets its timer for first messages after: finding
         // the oldest looks at every open call.
         self.peeking = if std::mem::take(&mut self.tells_peeking) {
@@ -562,18 +579,23 @@ impl PinnedEngine {
         } else {
             -2.0
         };
-        if let Some(link) = self.link.as_mut() {
-            link.deliver(&mut self.out, input);
-            self.take_events();
-        }
-    }
-
-    fn take_events(&mut self) {
+        let owner = (self as *mut PinnedEngine).cast::<c_void>();
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        link.deliver(&mut self.out, input);
         self.fresh = false;
         self.events.clear();
         self.events.extend(self.engine.take_events());
         self.summaries.clear();
-        self.summaries.extend(self.engine.take_summaries());
+        let told = !self.events.is_empty() || self.engine.closed() || self.peeking >= 0.0;
+        let later = read
+            && !told
+            && self.engine.holds_summaries()
+            && link.report_later(owner, SUMMARIES_DELAY_MS, on_summaries_due);
+        if !later {
+            self.summaries.extend(self.engine.take_summaries());
+        }
     }
 
     /// A socket of the link's is ready (`handle`: its poll handle): what JavaScript is to hear.
@@ -633,7 +655,7 @@ impl PinnedEngine {
                 self.begin();
                 self.engine.server_bytes(chunk, now, &mut self.out);
             }
-            self.stepped(chunk);
+            self.stepped(chunk, true);
             let told = !self.events.is_empty()
                 || !self.summaries.is_empty()
                 || self.engine.closed()
@@ -675,11 +697,46 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
         let notice = this.ready(handle, status, events)?;
         Some((notice, this.link.as_ref()?.reporter()))
     }));
+    // SAFETY: as above.
+    unsafe { tell(owner, outcome) };
+}
+
+/// libuv's callback for a link's timer of summaries due: the handle's first word is the engine.
+unsafe extern "C" fn on_summaries_due(handle: *mut c_void) {
+    // SAFETY: set by `Timer::new`; the engine outlives its link's timer as its poll handles.
+    let owner = unsafe { *handle.cast::<*mut PinnedEngine>() };
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: JavaScript does not run while this borrow lives.
+        let this = unsafe { &mut *owner };
+        let link = this.link.as_mut()?;
+        link.report_due();
+        if link.ending || !this.engine.holds_summaries() {
+            return None;
+        }
+        let reporter = link.reporter();
+        // A step of no input: `output` then takes the summaries.
+        this.begin();
+        this.peeking = -2.0;
+        Some(((Notice::Step, String::new()), reporter))
+    }));
+    // SAFETY: as above.
+    unsafe { tell(owner, outcome) };
+}
+
+/// Tells JavaScript what a callback of libuv's found (nothing, a notice, or a panic, after
+/// which the engine's state is suspect and its sockets go).
+///
+/// # Safety
+/// `owner` is the live engine of a libuv callback, not borrowed.
+unsafe fn tell(
+    owner: *mut PinnedEngine,
+    outcome: std::thread::Result<Option<((Notice, String), Reporter)>>,
+) {
     let (notice, detail, reporter) = match outcome {
         Ok(None) => return,
         Ok(Some(((notice, detail), reporter))) => (notice, detail, reporter),
         Err(_) => {
-            // SAFETY: as above; the engine's state is suspect, so the sockets go.
+            // SAFETY: per the function's contract.
             let this = unsafe { &mut *owner };
             let Some(link) = this.link.as_mut() else {
                 return;

@@ -18,6 +18,7 @@ use napi::sys;
 use sparkplane_wire::relay::{Output, Piece};
 
 const UV_POLL: c_int = 8;
+const UV_TIMER: c_int = 13;
 pub const UV_READABLE: c_int = 1;
 pub const UV_WRITABLE: c_int = 2;
 
@@ -40,25 +41,43 @@ pub fn links_open() -> u32 {
 }
 
 pub type PollCallback = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+pub type TimerCallback = unsafe extern "C" fn(handle: *mut c_void);
 
 extern "C" {
     fn uv_poll_init(event_loop: *mut c_void, handle: *mut c_void, fd: c_int) -> c_int;
     fn uv_poll_start(handle: *mut c_void, events: c_int, callback: PollCallback) -> c_int;
     fn uv_poll_stop(handle: *mut c_void) -> c_int;
+    fn uv_timer_init(event_loop: *mut c_void, handle: *mut c_void) -> c_int;
+    fn uv_timer_start(
+        handle: *mut c_void,
+        callback: TimerCallback,
+        timeout: u64,
+        repeat: u64,
+    ) -> c_int;
+    fn uv_unref(handle: *mut c_void);
     fn uv_close(handle: *mut c_void, callback: Option<unsafe extern "C" fn(*mut c_void)>);
     fn uv_handle_size(kind: c_int) -> usize;
     fn uv_hrtime() -> u64;
     fn uv_strerror(error: c_int) -> *const c_char;
 }
 
+/// The size of every handle made here, poll or timer, in u64 words.
 fn handle_words() -> usize {
-    // SAFETY: a pure function of libuv's.
-    unsafe { uv_handle_size(UV_POLL) }.div_ceil(8)
+    // SAFETY: pure functions of libuv's.
+    let bytes = unsafe { uv_handle_size(UV_POLL).max(uv_handle_size(UV_TIMER)) };
+    bytes.div_ceil(8)
+}
+
+/// A zeroed allocation for a libuv handle whose first word, its `data`, is `owner`.
+fn new_handle(owner: *mut c_void) -> *mut c_void {
+    let mut memory = vec![0u64; handle_words()].into_boxed_slice();
+    memory[0] = owner as u64;
+    Box::into_raw(memory).cast::<c_void>()
 }
 
 unsafe extern "C" fn free_handle(handle: *mut c_void) {
     let words = handle_words();
-    // SAFETY: allocated by `Socket::adopt` as a boxed slice of `words` u64s.
+    // SAFETY: allocated by `new_handle` as a boxed slice of `words` u64s.
     drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(handle.cast::<u64>(), words)) });
 }
 
@@ -98,18 +117,15 @@ impl Socket {
         let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
         let stream = TcpStream::from(owned);
         stream.set_nonblocking(true)?;
-        let memory = vec![0u64; handle_words()].into_boxed_slice();
-        let poll = Box::into_raw(memory).cast::<c_void>();
-        // SAFETY: `poll` is a zeroed uv_poll_t-sized allocation; libuv initialises it, and its
-        // first field, `data`, is the user's.
+        let poll = new_handle(owner);
+        // SAFETY: `poll` is a uv_poll_t-sized allocation; libuv initialises it but for its first
+        // field, `data`, which is the user's.
         let status = unsafe { uv_poll_init(event_loop, poll, stream.as_raw_fd()) };
         if status != 0 {
             // SAFETY: never initialised, so libuv does not hold it.
             unsafe { free_handle(poll) };
             return Err(uv_error(status));
         }
-        // SAFETY: as above.
-        unsafe { *poll.cast::<*mut c_void>() = owner };
         Ok(Socket {
             stream,
             poll,
@@ -263,6 +279,55 @@ impl Drop for Socket {
     }
 }
 
+/// A one-shot timer on the event loop, calling back with a handle whose first word is its owner
+/// (as a socket's poll handle does). It does not keep the loop alive.
+pub struct Timer {
+    handle: *mut c_void,
+    armed: bool,
+}
+
+impl Timer {
+    pub fn new(event_loop: *mut c_void, owner: *mut c_void) -> io::Result<Timer> {
+        let handle = new_handle(owner);
+        // SAFETY: `handle` is a uv_timer_t-sized allocation; libuv initialises it but for its
+        // first field, `data`.
+        let status = unsafe { uv_timer_init(event_loop, handle) };
+        if status != 0 {
+            // SAFETY: never initialised, so libuv does not hold it.
+            unsafe { free_handle(handle) };
+            return Err(uv_error(status));
+        }
+        // SAFETY: an initialised handle.
+        unsafe { uv_unref(handle) };
+        Ok(Timer {
+            handle,
+            armed: false,
+        })
+    }
+
+    /// Calls `callback` in `ms` milliseconds, unless it is set to already.
+    pub fn start(&mut self, ms: u64, callback: TimerCallback) {
+        if self.armed {
+            return;
+        }
+        // SAFETY: an initialised handle not yet closed; starting it cannot fail.
+        unsafe { uv_timer_start(self.handle, callback, ms, 0) };
+        self.armed = true;
+    }
+
+    /// Its callback is running: the next `start` sets it again.
+    pub fn fired(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        // SAFETY: closing stops the timer at once (no more callbacks) and frees it afterwards.
+        unsafe { uv_close(self.handle, Some(free_handle)) };
+    }
+}
+
 /// `slices` from byte `skip` on, at most MAX_SLICES of them.
 fn remaining<'a>(slices: &[&'a [u8]], mut skip: usize) -> Vec<IoSlice<'a>> {
     let mut out = Vec::with_capacity(slices.len().min(MAX_SLICES));
@@ -319,6 +384,8 @@ pub struct Link {
     pub client_active_at: f64,
     /// The connection is ending: the server is gone and the client's bytes are dropped.
     pub ending: bool,
+    /// Set while summaries of calls wait in the engine to be reported.
+    summaries_due: Option<Timer>,
 }
 
 fn hrtime_ms() -> f64 {
@@ -428,6 +495,7 @@ impl Link {
             server_spoke: false,
             client_active_at: now,
             ending: false,
+            summaries_due: None,
         })
     }
 
@@ -506,6 +574,28 @@ impl Link {
             client.shut_when_sent();
         }
         self.balance();
+    }
+
+    /// Calls `callback` (with a handle whose first word is `owner`) in `ms` milliseconds unless
+    /// it is set to already; false when no timer could be made.
+    pub fn report_later(&mut self, owner: *mut c_void, ms: u64, callback: TimerCallback) -> bool {
+        if self.summaries_due.is_none() {
+            match Timer::new(self.event_loop, owner) {
+                Ok(timer) => self.summaries_due = Some(timer),
+                Err(_) => return false,
+            }
+        }
+        if let Some(timer) = self.summaries_due.as_mut() {
+            timer.start(ms, callback);
+        }
+        true
+    }
+
+    /// The timer of `report_later` is calling back.
+    pub fn report_due(&mut self) {
+        if let Some(timer) = self.summaries_due.as_mut() {
+            timer.fired();
+        }
     }
 
     /// What calling the link's JavaScript callback takes, copied out of the link.

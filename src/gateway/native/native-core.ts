@@ -164,6 +164,13 @@ export interface NativePinnedEngine {
   readonly serverSpoke: boolean;
   /** When the adopted client socket last read or wrote (performance.now() clock). */
   readonly clientActiveAt: number;
+  /**
+   * Whether OK calls summed up wait to be reported: with sockets, reads that JavaScript would
+   * hear of only for summaries leave them to gather, and a STEP notice follows within 5 ms.
+   */
+  readonly holdsSummaries: boolean;
+  /** A step that reports the calls summed up so far. */
+  flushSummaries(io: Float64Array, scratch: Buffer): number;
   readonly heldBytes: number;
   readonly openCalls: number;
   readonly closed: boolean;

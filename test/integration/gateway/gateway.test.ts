@@ -327,6 +327,48 @@ for (const variant of RELAY_VARIANTS)
         }
       });
 
+    // The native core leaves summaries to gather over a few reads of its own sockets and reports
+    // them within a few ms, or at once when the counts are read.
+    if (relay.relayCore === 'native')
+      it('reports OK calls it summed up on its own within moments, and all of them when counts are read', async () => {
+        gateway = await fastGateway(fakes, undefined, { ...relay, summarizeOkCalls: true });
+        const metrics = createMetrics();
+        const stop = subscribeGatewayMetrics(metrics.registry, gateway);
+        let summedUp = 0;
+        const stopSummaries = gatewayChannels.rpcsFinished.subscribe((event) => {
+          summedUp += event.count;
+        });
+        const okConfigCalls = async (): Promise<number> => {
+          const text = await metrics.render();
+          return Number(
+            /^sparkplane_gateway_rpcs_total\{method="Config",code="OK"\} (\S+)$/m.exec(text)?.[1] ??
+              0,
+          );
+        };
+        try {
+          session = client(gateway);
+          const sessionId = randomUUID();
+          for (let i = 0; i < 20; i++) assert.equal((await config(session, sessionId)).status, 0);
+          assert.equal(await okConfigCalls(), 20, 'every call counted when the counts are read');
+          assert.ok(summedUp > 0, 'some calls were summed up');
+          const before = summedUp;
+          for (let i = 0; i < 10; i++) assert.equal((await config(session, sessionId)).status, 0);
+          // Nothing else happens on the connection: the engine reports the rest by itself.
+          const deadline = performance.now() + 2000;
+          while (summedUp < before + 10 && performance.now() < deadline) await sleep(5);
+          assert.equal(
+            summedUp,
+            before + 10,
+            'the last calls reported without a read of the counts',
+          );
+          assert.equal(await okConfigCalls(), 30);
+        } finally {
+          stopSummaries();
+          stop();
+          metrics.close();
+        }
+      });
+
     it('answers UNAVAILABLE for sessions of a restarted server and places new sessions on', async () => {
       gateway = await fastGateway(fakes, undefined, relay);
       session = client(gateway);

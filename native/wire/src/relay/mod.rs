@@ -370,9 +370,15 @@ impl Engine {
         engine
     }
 
-    /// The calls summed up since the last call (see `Config::summarize_plain_calls`).
+    /// The calls summed up since the summaries were last taken (see
+    /// `Config::summarize_plain_calls`); left untaken, the next calls add to them.
     pub fn take_summaries(&mut self) -> std::vec::Drain<'_, CallSummary> {
         self.summaries.drain(..)
+    }
+
+    /// Whether calls summed up wait to be taken.
+    pub fn holds_summaries(&self) -> bool {
+        !self.summaries.is_empty()
     }
 
     /// The summary of `slot`'s calls of `method` in this output.

@@ -24,6 +24,24 @@ import type { PinnedConnection } from './pinned-connection.ts';
 import { WHOLE_FIRST_MESSAGE_BYTES, type PinnedRelayDependencies } from './pinned-calls.ts';
 import { connectReadingSlabs } from './slab-reads.ts';
 
+/** Of the connections whose engines own their sockets: each hands over its held summaries. */
+const summaryHolders = new Set<() => void>();
+let countsWatched = false;
+
+/** `flush` runs whenever the gateway's counts are read, until the returned function is called. */
+function flushWhenCountsWanted(flush: () => void): () => void {
+  if (!countsWatched) {
+    countsWatched = true;
+    gatewayChannels.countsWanted.subscribe(() => {
+      for (const holder of summaryHolders) holder();
+    });
+  }
+  summaryHolders.add(flush);
+  return () => {
+    summaryHolders.delete(flush);
+  };
+}
+
 export function relayPinnedNative(
   core: NativeCore,
   client: net.Socket,
@@ -59,6 +77,8 @@ export function relayPinnedNative(
   let serverOpen = false;
   /** From the engine's last output: when its oldest call still reading a first message opened. */
   let oldestPeeking = -1;
+  /** With `owned`: stops handing over held summaries when counts are read. */
+  let stopFlushing: (() => void) | undefined;
 
   const calls = createNativeCalls({
     core,
@@ -151,6 +171,7 @@ export function relayPinnedNative(
     if (idleTimer !== undefined) clearTimeout(idleTimer);
     upstream?.destroy();
     if (owned) engine.release();
+    stopFlushing?.();
     onClosed();
   }
 
@@ -266,6 +287,9 @@ export function relayPinnedNative(
   // The client hears from "the server" at once; the real one's SETTINGS follow when it is known.
   run((io, scratch) => engine.output(io, scratch));
   if (early !== undefined) {
+    stopFlushing = flushWhenCountsWanted(() => {
+      if (engine.holdsSummaries) run((io, scratch) => engine.flushSummaries(io, scratch));
+    });
     if (early.length > 0) clientBytes(early);
     watchIdle();
   } else {

@@ -384,7 +384,7 @@ pub struct Link {
     pub client_active_at: f64,
     /// The connection is ending: the server is gone and the client's bytes are dropped.
     pub ending: bool,
-    /// Set while summaries of calls wait in the engine to be reported.
+    /// The timer that reports the summaries of calls left in the engine (made when first set).
     summaries_due: Option<Timer>,
 }
 

@@ -144,6 +144,9 @@ pub struct PinnedEngine {
     peeking: f64,
     /// The call being made tells `io[5]` (reading the client's bytes, expiring calls).
     tells_peeking: bool,
+    /// JavaScript was told of a call reading its first message and has set its timer for it,
+    /// which calls `expire` when it fires: until then it needs to hear of no other.
+    timer_set: bool,
     /// The sockets, once handed over (`adopt`): then every output goes to them, not to `io`.
     link: Option<Box<Link>>,
     /// JavaScript is being told of a step of the link's, and may end the link meanwhile.
@@ -181,6 +184,7 @@ impl PinnedEngine {
             gone: false,
             peeking: -2.0,
             tells_peeking: false,
+            timer_set: false,
             link: None,
             reporting: false,
             released: false,
@@ -467,6 +471,7 @@ impl PinnedEngine {
         scratch: BufferSlice,
     ) -> f64 {
         self.tells_peeking = true;
+        self.timer_set = false;
         self.step(io, scratch, |engine, out| {
             engine.expire(timeout_ms, now, out);
         })
@@ -572,13 +577,15 @@ impl PinnedEngine {
     /// socket (`read`) that JavaScript would hear of only for summaries of calls, they are left
     /// in the engine, where the next reads add to them, and reported within SUMMARIES_DELAY_MS.
     fn stepped(&mut self, input: &[u8], read: bool) {
-        // Told only after the calls the gateway sets its timer for first messages after: finding
-        // the oldest looks at every open call.
-        self.peeking = if std::mem::take(&mut self.tells_peeking) {
+        // Told only after the calls the gateway sets its timer for first messages after, and only
+        // while that timer is not set: finding the oldest looks at every open call, and telling
+        // JavaScript of it on every read would call it for nothing.
+        self.peeking = if std::mem::take(&mut self.tells_peeking) && !self.timer_set {
             self.engine.oldest_peeking().unwrap_or(-1.0)
         } else {
             -2.0
         };
+        self.timer_set |= self.peeking >= 0.0;
         let owner = (self as *mut PinnedEngine).cast::<c_void>();
         let Some(link) = self.link.as_mut() else {
             return;

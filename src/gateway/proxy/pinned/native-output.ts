@@ -77,7 +77,8 @@ export interface EngineStep {
   readonly closed: boolean;
   /**
    * When the oldest call still reading its first message opened: -1 for none, -2 when this call
-   * did not say (only reading the client's bytes and expiring calls do).
+   * did not say (only reading the client's bytes and expiring calls do, and reading says nothing
+   * once a time was told until `expire` is called: the timer set for it is still to fire).
    */
   readonly oldestPeeking: number;
 }

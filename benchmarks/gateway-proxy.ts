@@ -8,8 +8,9 @@
 // Measured per path: unary Config calls/s with p50/p99 latency at 1, 64 and 512 calls in flight
 // (from h2load, one session per concurrency), MB/s of one large streamed ExecutePlan result, and
 // the gateway's RSS holding 10,000 idle sessions. Prints one table per part and whether the
-// gateway meets its targets (JSON with --json). Every cell runs --rounds times, every path once a
-// round, taking turns to go first; what is compared (a p99 with the direct path's or HAProxy's,
+// gateway meets its targets (JSON with --json). Every unary cell runs --rounds times and every
+// streaming cell --stream-rounds times (one result is one call, whose speed varies more), every
+// path once a round, taking turns to go first; what is compared (a p99 with the direct path's or HAProxy's,
 // MB/s with the direct path's) is compared within each round, and the median and range of the
 // rounds are shown: a round in which the backend paused for every path counts for none. With the
 // in-repo server, which answers in microseconds, the client and the server share CPU 0 and each
@@ -19,7 +20,7 @@
 //     (once; bin/sparkplane runs dist/ when current; the native core runs 'gateway pinned';
 //     the benchmark builds the in-repo server with cargo)
 //   scripts/node benchmarks/gateway-proxy.ts [--spark 4.3.0 | --no-spark] [--seconds 3]
-//     [--rounds 5] [--shared-cpus] [--json]
+//     [--rounds 5] [--stream-rounds 15] [--shared-cpus] [--json]
 //     [--gateway-node-options="--cpu-prof --cpu-prof-dir=DIR"]
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -75,6 +76,7 @@ const { values: args } = parseArgs({
     'no-spark': { type: 'boolean', default: false },
     seconds: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '5' },
+    'stream-rounds': { type: 'string', default: '15' },
     'shared-cpus': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     'gateway-node-options': { type: 'string' },
@@ -93,9 +95,16 @@ const SPARK_RESULT_SQL = "SELECT id, repeat('x', 100) AS pad FROM range(1200000)
 
 const seconds = Number(args.seconds);
 const rounds = Number(args.rounds);
-if (!(seconds > 0) || !Number.isInteger(rounds) || rounds < 1)
+const streamRounds = Number(args['stream-rounds']);
+if (
+  !(seconds > 0) ||
+  !Number.isInteger(rounds) ||
+  rounds < 1 ||
+  !Number.isInteger(streamRounds) ||
+  streamRounds < 1
+)
   throw new Error(
-    `--seconds must be a positive number and --rounds a positive integer (got ${args.seconds} and ${args.rounds})`,
+    `--seconds must be a positive number, --rounds and --stream-rounds positive integers (got ${args.seconds}, ${args.rounds} and ${args['stream-rounds']})`,
   );
 const haproxy = findHaproxy();
 const h2load = findH2load();
@@ -182,12 +191,13 @@ interface Path {
  */
 async function measureRounds<T>(
   paths: readonly Path[],
+  count: number,
   measure: (path: Path, measuredStart: () => void) => Promise<T>,
 ): Promise<Map<PathName, (T & { readonly proxyCpuMs: number })[]>> {
   const results = new Map<PathName, (T & { proxyCpuMs: number })[]>(
     paths.map((path) => [path.name, []]),
   );
-  for (let round = 0; round < rounds; round++) {
+  for (let round = 0; round < count; round++) {
     const first = round % paths.length;
     for (const path of [...paths.slice(first), ...paths.slice(0, first)]) {
       const cpuNow = (): number => (path.pid === undefined ? Number.NaN : cpuMs(path.pid));
@@ -239,7 +249,7 @@ async function measureBackend(
   }
   const unary: UnaryCell[] = [];
   for (const [streams, sessionId] of sessionIds) {
-    const byPath = await measureRounds(paths, (path, measuredStart) =>
+    const byPath = await measureRounds(paths, rounds, (path, measuredStart) =>
       unaryLoad(h2loadBinary, path.port, sessionId, streams, seconds, measuredStart),
     );
     for (const [path, measured] of byPath)
@@ -273,7 +283,9 @@ async function measureBackend(
       streamTimeoutMs,
       resultBytes.get(path.name) ?? Number.NaN,
     );
-  const byPath = await measureRounds(paths, async (path, measuredStart) => {
+  // One streamed result is one call, whose speed varies from call to call far more than 3 s of
+  // unary calls do (Spark's by a third and more): it has rounds of its own, more of them.
+  const byPath = await measureRounds(paths, streamRounds, async (path, measuredStart) => {
     try {
       return await streamOnce(path);
     } catch (error) {
@@ -476,6 +488,7 @@ if (signalled.interrupted) process.exit(130);
 const report: Report = {
   seconds,
   rounds,
+  streamRounds,
   cpus: cpuSplit
     ? 'in-repo server: the client and the server on CPU 0, each proxy on CPU 1; Spark: every CPU'
     : `every process on every CPU (${ALL_CPUS})`,

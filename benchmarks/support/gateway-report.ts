@@ -56,6 +56,8 @@ export interface Target {
 export interface Report {
   readonly seconds: number;
   readonly rounds: number;
+  /** Rounds of a streaming cell: one streamed result per path a round. */
+  readonly streamRounds: number;
   /** Which CPUs the client, the servers and the proxies ran on. */
   readonly cpus: string;
   /** Where bin/sparkplane ran the gateway from. */
@@ -94,9 +96,9 @@ export function printReport(report: Report, json: boolean): void {
     return;
   }
   const lines = [
-    `gateway vs direct vs HAProxy: ${String(report.rounds)} rounds of ${String(report.seconds)} s per cell, every path once per round, taking turns to go first; ` +
+    `gateway vs direct vs HAProxy: ${String(report.rounds)} rounds of ${String(report.seconds)} s per unary cell and ${String(report.streamRounds)} rounds of one streamed result per streaming cell, every path once per round, taking turns to go first; ` +
       'the median of the rounds, and in parentheses the range of the rounds for what is compared within a round; ' +
-      `the same clients (unary: ${report.h2load}; streaming and idle sessions: one Node process, node:http2) and backend on every path; ` +
+      `the same clients (unary and streaming: ${report.h2load}; idle sessions: one Node process, node:http2) and backend on every path; ` +
       `gateway from ${report.gatewayBuild}/ at log level warn, --relay terminate ('gateway') and --relay pinned ('gateway pinned': the native core; 'gateway pinned TS': --relay-core typescript, a reference); ` +
       `${report.haproxy} in mode tcp with balance source and stick on src ('HAProxy', the anchor), and terminating HTTP/2 ('HAProxy h2', a reference); ` +
       `CPUs: ${report.cpus}; logs in ${report.runDir}`,

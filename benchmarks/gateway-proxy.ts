@@ -10,12 +10,13 @@
 // the gateway's RSS holding 10,000 idle sessions. Prints one table per part and whether the
 // gateway meets its targets (JSON with --json). Every unary cell runs --rounds times and every
 // streaming cell --stream-rounds times (one result is one call, whose speed varies more), every
-// path once a round, taking turns to go first; what is compared (a p99 with the direct path's or HAProxy's,
-// MB/s with the direct path's) is compared within each round, and the median and range of the
-// rounds are shown: a round in which the backend paused for every path counts for none. With the
-// in-repo server, which answers in microseconds, the client and the server share CPU 0 and each
-// proxy has CPU 1 to itself, so a cell measures the proxy and not how the scheduler placed three
-// busy processes on two CPUs (--shared-cpus: all on every CPU, as the Spark part always runs).
+// path once a round, taking turns to go first; what is compared (a p99 with the direct path's or
+// HAProxy's, MB/s with the direct path's) is compared within each round, and the median and range
+// of the rounds are shown: a round in which the backend paused for every path counts for none.
+// With the in-repo server, which answers in microseconds, the client and the server share CPU 0
+// and each proxy has CPU 1 to itself, so a cell measures the proxy and not how the scheduler
+// placed three busy processes on two CPUs (--shared-cpus: all on every CPU, as the Spark part
+// always runs).
 //   apt-get install -y haproxy nghttp2-client && npm run build && scripts/build-native
 //     (once; bin/sparkplane runs dist/ when current; the native core runs 'gateway pinned';
 //     the benchmark builds the in-repo server with cargo)

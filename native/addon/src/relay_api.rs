@@ -715,8 +715,7 @@ unsafe extern "C" fn on_summaries_due(handle: *mut c_void) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: JavaScript does not run while this borrow lives.
         let this = unsafe { &mut *owner };
-        let link = this.link.as_mut()?;
-        link.report_due();
+        let link = this.link.as_ref()?;
         if link.ending || !this.engine.holds_summaries() {
             return None;
         }

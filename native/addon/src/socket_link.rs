@@ -55,6 +55,7 @@ extern "C" {
         repeat: u64,
     ) -> c_int;
     fn uv_unref(handle: *mut c_void);
+    fn uv_is_active(handle: *const c_void) -> c_int;
     fn uv_close(handle: *mut c_void, callback: Option<unsafe extern "C" fn(*mut c_void)>);
     fn uv_handle_size(kind: c_int) -> usize;
     fn uv_hrtime() -> u64;
@@ -283,7 +284,6 @@ impl Drop for Socket {
 /// (as a socket's poll handle does). It does not keep the loop alive.
 pub struct Timer {
     handle: *mut c_void,
-    armed: bool,
 }
 
 impl Timer {
@@ -299,25 +299,18 @@ impl Timer {
         }
         // SAFETY: an initialised handle.
         unsafe { uv_unref(handle) };
-        Ok(Timer {
-            handle,
-            armed: false,
-        })
+        Ok(Timer { handle })
     }
 
-    /// Calls `callback` in `ms` milliseconds, unless it is set to already.
+    /// Calls `callback` in `ms` milliseconds, unless it is set to already (libuv counts a
+    /// one-shot timer inactive from the moment its callback is called).
     pub fn start(&mut self, ms: u64, callback: TimerCallback) {
-        if self.armed {
-            return;
-        }
         // SAFETY: an initialised handle not yet closed; starting it cannot fail.
-        unsafe { uv_timer_start(self.handle, callback, ms, 0) };
-        self.armed = true;
-    }
-
-    /// Its callback is running: the next `start` sets it again.
-    pub fn fired(&mut self) {
-        self.armed = false;
+        unsafe {
+            if uv_is_active(self.handle) == 0 {
+                uv_timer_start(self.handle, callback, ms, 0);
+            }
+        }
     }
 }
 
@@ -579,23 +572,15 @@ impl Link {
     /// Calls `callback` (with a handle whose first word is `owner`) in `ms` milliseconds unless
     /// it is set to already; false when no timer could be made.
     pub fn report_later(&mut self, owner: *mut c_void, ms: u64, callback: TimerCallback) -> bool {
-        if self.summaries_due.is_none() {
-            match Timer::new(self.event_loop, owner) {
-                Ok(timer) => self.summaries_due = Some(timer),
+        let timer = match &mut self.summaries_due {
+            Some(timer) => timer,
+            None => match Timer::new(self.event_loop, owner) {
+                Ok(timer) => self.summaries_due.insert(timer),
                 Err(_) => return false,
-            }
-        }
-        if let Some(timer) = self.summaries_due.as_mut() {
-            timer.start(ms, callback);
-        }
+            },
+        };
+        timer.start(ms, callback);
         true
-    }
-
-    /// The timer of `report_later` is calling back.
-    pub fn report_due(&mut self) {
-        if let Some(timer) = self.summaries_due.as_mut() {
-            timer.fired();
-        }
     }
 
     /// What calling the link's JavaScript callback takes, copied out of the link.
